@@ -1,0 +1,27 @@
+"""The Keras 2 documentation's functional-API example, trained on the local engine.
+
+Run: ``python examples/documentation_example.py``. The only change from a Keras 2 script is
+the import line.
+"""
+
+import numpy as np
+
+import numkeras.engine as keras
+from numkeras.engine.layers import Dense, Input
+from numkeras.engine.models import Model
+
+a = Input(shape=(32,))
+b = Dense(32)(a)
+model = Model(inputs=a, outputs=b)
+
+model.summary()
+model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+
+rng = np.random.default_rng(0)
+x = rng.normal(size=(1024, 32)).astype("float32")
+y = x @ rng.normal(size=(32, 32)).astype("float32") * 0.1
+
+history = model.fit(x, y, batch_size=32, epochs=5, validation_split=0.2, verbose=2)
+print("History:", {k: [round(v, 4) for v in vals] for k, vals in history.history.items()})
+print("evaluate:", model.evaluate(x, y, verbose=0))
+print("keras namespace:", keras.Model is Model)

@@ -1,0 +1,25 @@
+"""Adagrad update kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from numkeras.optimizers import Adagrad
+
+
+@njit(cache=True, error_model="numpy")
+def adagrad_kernel(var, grad, accumulator, lr, epsilon):  # pragma: no cover - compiled
+    for i in range(var.size):
+        g = grad[i]
+        acc = accumulator[i] + g * g
+        accumulator[i] = acc
+        var[i] -= lr * g / np.sqrt(acc + epsilon)
+
+
+def coefficients(optimizer: Adagrad, lr: np.float32, step: int) -> tuple:
+    return lr, np.float32(optimizer.epsilon)
+
+
+def update(var: np.ndarray, grad: np.ndarray, slots: dict[str, np.ndarray], coeffs: tuple) -> None:
+    adagrad_kernel(var, grad, slots["accumulator"], *coeffs)
