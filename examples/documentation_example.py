@@ -5,9 +5,9 @@ the import line.
 """
 
 import numpy as np
+from numkeras.engine.layers import Dense, Input
 
 import numkeras.engine as keras
-from numkeras.engine.layers import Dense, Input
 from numkeras.engine.models import Model
 
 a = Input(shape=(32,))

@@ -109,7 +109,8 @@ class CompiledMetrics:
         multi = len(output_names) > 1
         for out_name, items, witems in zip(output_names, plain, weighted, strict=True):
             specs = []
-            for identifier, is_weighted in [(i, False) for i in items] + [(i, True) for i in witems]:
+            pairs = [(i, False) for i in items] + [(i, True) for i in witems]
+            for identifier, is_weighted in pairs:
                 try:
                     base = metrics_module.metric_display_name(identifier)
                 except ValueError as e:

@@ -16,6 +16,15 @@ from numkeras.engine.kernels import forward_of
 from numkeras.graph.functional import Functional
 
 
+class PreActivationGrad:
+    """A gradient with respect to an output node's pre-activation values (its logits)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: np.ndarray) -> None:
+        self.value = value
+
+
 class Tape:
     """What one forward pass kept for its backward pass."""
 
@@ -26,6 +35,13 @@ class Tape:
         self.values: dict[int, np.ndarray] = {}
         self.activity_terms: list[tuple[int, Any, int]] = []
         self.masks: dict[int, Any] = {}
+
+    def backward_of(self, tensor: Any) -> Any:
+        """The backward closure of the node that produced ``tensor``."""
+        for node, backward, _ in self.steps:
+            if any(t is tensor for t in node.output_tensors):
+                return backward
+        return None
 
 
 class GraphRunner:
@@ -100,7 +116,9 @@ class GraphRunner:
             douts = [d_values.pop(i, None) for i in out_ids]
             if all(d is None for d in douts):
                 continue
-            if multi:
+            if isinstance(douts[0], PreActivationGrad):
+                d_in, d_weights = backward.from_preactivation(douts[0].value)
+            elif multi:
                 douts = [np.zeros_like(tape.values[i]) if d is None else d
                          for i, d in zip(out_ids, douts, strict=True)]
                 d_in, d_weights = backward(douts)

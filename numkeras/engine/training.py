@@ -9,10 +9,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from numkeras import callbacks as callbacks_module
+from numkeras import losses as losses_module
 from numkeras import optimizers
 from numkeras.engine import data_adapter as da
 from numkeras.engine.compile_utils import CompiledLoss, CompiledMetrics, map_to_outputs
-from numkeras.engine.graph_runner import GraphRunner
+from numkeras.engine.graph_runner import GraphRunner, PreActivationGrad
+from numkeras.engine.ops import activations as act_ops
 from numkeras.engine.updates import apply_gradients
 from numkeras.graph.functional import Functional
 from numkeras.graph.keras_tensor import KerasTensor
@@ -164,21 +166,54 @@ class Model(Functional):
             return dict(zip(self._output_dict_keys, outs, strict=True))
         return outs[0] if len(outs) == 1 else list(outs)
 
-    def _loss_and_grads(self, ys: list, outs: list[np.ndarray], sws: list,
-                        masks: list) -> tuple[float, list[float], list[np.ndarray | None]]:
+    def _logit_losses(self) -> list[Any]:
+        """Per output, the from-logits loss to use on its pre-activation values, or None.
+
+        tf-keras computes a crossentropy on a softmax / sigmoid output from the logits (no
+        clipping); so does numkeras, when the output tensor feeds nothing else.
+        """
+        cached = self.__dict__.get("_logit_loss_cache")
+        if cached is not None and cached[0] is self.compiled_loss:
+            return cached[1]
+        consumed = {id(t) for node in self._execution_order for t in node.input_tensors}
+        result = []
+        for tensor, loss_obj in zip(self.outputs, self.compiled_loss.losses, strict=True):
+            layer = tensor._keras_history[0]
+            counterpart = None
+            if (loss_obj is not None and hasattr(layer, "activation")
+                    and layer.activity_regularizer is None and id(tensor) not in consumed
+                    and sum(t is tensor for t in self.outputs) == 1):
+                try:
+                    name = act_ops.resolve(layer.activation)
+                except ValueError:
+                    name = None
+                if name is not None:
+                    counterpart = losses_module.logits_counterpart(loss_obj, name)
+            result.append(counterpart)
+        self._logit_loss_cache = (self.compiled_loss, result)
+        return result
+
+    def _loss_and_grads(self, ys: list, outs: list[np.ndarray], sws: list, masks: list,
+                        tape: Any = None) -> tuple[float, list[float], list[Any]]:
         """Total loss, unweighted loss per output and d(total)/d(output) per output."""
         assert self.compiled_loss is not None
         total = 0.0
         per_output: list[float] = []
-        d_outs: list[np.ndarray | None] = []
-        for loss_obj, weight, y_true, y_pred, sw, mask in zip(
+        d_outs: list[Any] = []
+        logit_losses = self._logit_losses() if tape is not None else [None] * len(outs)
+        for loss_obj, weight, y_true, y_pred, sw, mask, logit_loss, tensor in zip(
             self.compiled_loss.losses, self.compiled_loss.weights, ys, outs, sws, masks,
-            strict=True,
+            logit_losses, self.outputs, strict=True,
         ):
             if loss_obj is None or y_true is None:
                 per_output.append(0.0)
                 d_outs.append(None)
                 continue
+            backward = tape.backward_of(tensor) if logit_loss is not None else None
+            if backward is not None and hasattr(backward, "from_preactivation"):
+                loss_obj, y_pred = logit_loss, backward.preactivation.reshape(y_pred.shape)
+            else:
+                backward = None
             values = loss_obj.call(y_true, y_pred)
             w = _broadcast_weights(sw, mask, values.shape)
             denom = values.size if getattr(loss_obj, "reduction", "auto") != "sum" else 1
@@ -190,8 +225,9 @@ class Model(Functional):
                 upstream = (w * (weight / max(denom, 1))).astype(np.float32)
             per_output.append(value)
             total += weight * value
-            grad = loss_obj.gradient(y_true, y_pred, upstream)
-            d_outs.append(np.ascontiguousarray(grad, dtype=np.float32))
+            grad = np.ascontiguousarray(loss_obj.gradient(y_true, y_pred, upstream),
+                                        dtype=np.float32)
+            d_outs.append(grad if backward is None else PreActivationGrad(grad))
         return total, per_output, d_outs
 
     def _regularization(self, with_grads: bool) -> tuple[float, dict[int, np.ndarray]]:
@@ -221,7 +257,7 @@ class Model(Functional):
     def _train_step(self, xs: list, ys: list, sws: list) -> None:
         outs, tape = self._runner.forward(xs, training=True)
         masks = self._output_masks(tape)
-        total, per_output, d_outs = self._loss_and_grads(ys, outs, sws, masks)
+        total, per_output, d_outs = self._loss_and_grads(ys, outs, sws, masks, tape)
         reg, reg_grads = self._regularization(with_grads=True)
         total += reg + self._runner.activity_loss(tape)
         grads, _ = self._runner.backward(tape, d_outs)
@@ -242,7 +278,7 @@ class Model(Functional):
     def _test_step(self, xs: list, ys: list, sws: list) -> None:
         outs, tape = self._runner.forward(xs, training=False)
         masks = self._output_masks(tape)
-        total, per_output, _ = self._loss_and_grads(ys, outs, sws, masks)
+        total, per_output, _ = self._loss_and_grads(ys, outs, sws, masks, tape)
         total += self._regularization(with_grads=False)[0] + self._runner.activity_loss(tape)
         self._track(ys, outs, sws, masks, total, per_output, len(xs[0]))
 

@@ -35,7 +35,9 @@ def _build_map(outputs: list[KerasTensor]) -> tuple[list[Node], dict[Layer, int]
         if id(node) in finished:
             return
         if id(node) in in_progress:
-            raise ValueError(f"Tensor {tensor.name!r} from layer {layer.name!r} is part of a cycle.")
+            raise ValueError(
+                f"Tensor {tensor.name!r} from layer {layer.name!r} is part of a cycle."
+            )
         layer_indices.setdefault(layer, len(layer_indices))
         in_progress.add(id(node))
         for parent in node.input_tensors:

@@ -39,7 +39,6 @@ from numkeras.layers.reshape import Reshape
 from numkeras.utils.generic_utils import deserialize_keras_object, serialize_keras_object
 
 
-
 def _registry() -> dict[str, Any]:
     from numkeras.graph.functional import Functional
 

@@ -19,7 +19,8 @@ def _number(layer: str, name: str, value: Any, minimum: float | None = None) -> 
     if isinstance(value, bool) or math.isnan(number) or (minimum is not None and number < minimum):
         bound = "a number" if minimum is None else f"a number >= {minimum}"
         raise ValueError(f"{layer}: `{name}` must be {bound}, got {value!r}.")
-    return number
+    # tf-keras casts these to float32 (so 0.1 is reported as 0.10000000149011612).
+    return float(np.float32(number))
 
 
 class ReLU(Layer):

@@ -28,7 +28,9 @@ class InputLayer(Layer):
         if kwargs.pop("optional", False):  # tf-keras 2.16+ writes "optional": false
             raise ValueError(f"InputLayer {name or ''}: optional inputs are not supported.")
         if sparse or ragged:
-            raise ValueError(f"InputLayer {name or ''}: sparse and ragged inputs are not supported.")
+            raise ValueError(
+                f"InputLayer {name or ''}: sparse and ragged inputs are not supported."
+            )
         if input_tensor is not None:
             raise ValueError("InputLayer: input_tensor is not supported; use shape= instead.")
         if batch_input_shape is None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import multiprocessing
+import multiprocessing.connection
 import pickle
 import queue
 import random
@@ -179,7 +180,6 @@ def _worker_process(
 ) -> None:
     """Main function of a worker process: answers tasks with pickled batches, in task order."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    results.cancel_join_thread()  # never block this process's exit on unread results
     if random_seed is not None:
         random.seed(random_seed + worker_id)
         np.random.seed(random_seed + worker_id)
@@ -193,7 +193,7 @@ def _worker_process(
             continue
         _, seq, index, last = task
         if load_error is not None:
-            results.put((seq, _ERROR, load_error, last))
+            results.send((seq, _ERROR, load_error, last))
             continue
         try:
             value = next(source) if is_generator else source[index]
@@ -203,7 +203,7 @@ def _worker_process(
             result = (seq, status, packed, last)
         except BaseException as exc:
             result = (seq, _ERROR, _pack_exception(exc), last)
-        results.put(result)
+        results.send(result)  # written to the pipe now: nothing is lost if this process dies
 
 
 class SequenceEnqueuer:
@@ -301,10 +301,11 @@ class SequenceEnqueuer:
 
     def _start_processes(self, payload: bytes) -> None:
         ctx = multiprocessing.get_context("spawn")
-        self._mp_results = ctx.Queue()
         self._mp_stop = ctx.Event()
+        self._readers = []
         for worker_id in range(self.workers):
             tasks = ctx.Queue()
+            reader, writer = ctx.Pipe(duplex=False)
             process = ctx.Process(
                 target=_worker_process,
                 args=(
@@ -313,13 +314,15 @@ class SequenceEnqueuer:
                     self._is_generator,
                     self.random_seed,
                     tasks,
-                    self._mp_results,
+                    writer,
                     self._mp_stop,
                 ),
                 name=f"numkeras-data-worker-{worker_id}",
                 daemon=True,
             )
             process.start()
+            writer.close()
+            self._readers.append(reader)
             self._task_queues.append(tasks)
             self._processes.append(process)
         self._spawn_thread(self._collect, "data-collector")
@@ -347,10 +350,7 @@ class SequenceEnqueuer:
                 self._tasks.queue.clear()
             for _ in range(self.workers):
                 self._tasks.put(None)
-        current = threading.current_thread()
-        for thread in self._threads:
-            if thread is not current:
-                thread.join(timeout)
+        # Processes first: the collector keeps reading their pipes so that none blocks on send.
         for process, tasks in zip(self._processes, self._task_queues, strict=True):
             process.join(1.0 if timeout is None else timeout)
             terminated = process.is_alive()
@@ -361,9 +361,13 @@ class SequenceEnqueuer:
             tasks.close()
             if not terminated:
                 tasks.join_thread()
-        if self._processes:
-            self._mp_results.close()
-        self._processes, self._task_queues = [], []
+        current = threading.current_thread()
+        for thread in self._threads:
+            if thread is not current:
+                thread.join(timeout)
+        for reader in getattr(self, "_readers", []):
+            reader.close()
+        self._processes, self._task_queues, self._readers = [], [], []
         self._started = False
 
     def __del__(self) -> None:
@@ -427,30 +431,48 @@ class SequenceEnqueuer:
         return hook is not None and hook is not Sequence.on_epoch_end
 
     def _collect(self) -> None:
-        """Moves results from worker processes to the local queue; reports dead workers."""
-        while not self._stop_event.is_set():
-            try:
-                seq, status, payload, last = self._mp_results.get(timeout=_POLL_SECONDS)
-            except queue.Empty:
-                dead = [p for p in self._processes if p.exitcode is not None]
-                if dead and not self._stop_event.is_set():
-                    error = RuntimeError(
-                        f"Data worker process {dead[0].name} exited unexpectedly with exit code "
-                        f"{dead[0].exitcode}."
-                    )
-                    self._results.put((_FATAL_SEQ, _ERROR, error, False))
-                    return
-                continue
-            except (OSError, ValueError, EOFError):
-                return
-            try:
-                if status == _OK:
-                    payload = pickle.loads(payload)
-                elif status == _ERROR:
-                    payload = _unpack_exception(payload)
-            except BaseException as exc:
-                status, payload = _ERROR, exc
-            self._results.put((seq, status, payload, last))
+        """Moves results from the worker pipes to the local queue; reports dead workers.
+
+        After ``stop`` it keeps draining (and dropping) results until every worker has exited.
+        """
+        alive = dict(zip(self._readers, self._processes, strict=True))
+        sentinels = {process.sentinel: reader for reader, process in alive.items()}
+        while alive:
+            ready = multiprocessing.connection.wait([*alive, *sentinels], timeout=_POLL_SECONDS)
+            for obj in ready:
+                reader = sentinels.get(obj, obj)
+                if reader not in alive:
+                    continue
+                try:
+                    while reader.poll():
+                        self._receive(reader.recv())
+                except (EOFError, OSError):
+                    pass
+                process = alive[reader]
+                if obj in sentinels or process.exitcode is not None:
+                    del alive[reader]
+                    sentinels.pop(process.sentinel)
+                    if not self._stop_event.is_set():
+                        process.join(1.0)  # the sentinel fires a moment before the exit code is set
+                        error = RuntimeError(
+                            f"Data worker process {process.name} exited unexpectedly with exit "
+                            f"code {process.exitcode}."
+                        )
+                        self._results.put((_FATAL_SEQ, _ERROR, error, False))
+                        return
+
+    def _receive(self, result: tuple) -> None:
+        if self._stop_event.is_set():
+            return
+        seq, status, payload, last = result
+        try:
+            if status == _OK:
+                payload = pickle.loads(payload)
+            elif status == _ERROR:
+                payload = _unpack_exception(payload)
+        except BaseException as exc:
+            status, payload = _ERROR, exc
+        self._results.put((seq, status, payload, last))
 
     # --- consumer side ----------------------------------------------------------------------
 

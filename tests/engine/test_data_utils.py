@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 import traceback
@@ -80,6 +81,18 @@ class RacyIterator:
         time.sleep(0)  # let another thread in between the read and the write
         self.i = value + 1
         return value
+
+
+class DyingSequence(Sequence):
+    """Its worker process exits hard (no exception to send back) on batch 1."""
+
+    def __len__(self) -> int:
+        return 3
+
+    def __getitem__(self, index: int) -> int:
+        if index == 1:
+            os._exit(3)
+        return index
 
 
 def failing_generator(n_good: int):
@@ -287,6 +300,14 @@ def test_sequence_exception_in_worker_process_carries_its_traceback():
     assert multiprocessing.active_children() == []
 
 
+def test_dead_worker_process_is_reported_not_waited_for():
+    with BatchSource(DyingSequence(), workers=1, use_multiprocessing=True) as source:
+        batches = source.epoch()
+        assert next(batches) == 0
+        with pytest.raises(RuntimeError, match="exited unexpectedly with exit code 3"):
+            next(batches)
+
+
 # --- backpressure and shutdown -------------------------------------------------------------------
 
 
@@ -299,17 +320,19 @@ def test_max_queue_size_bounds_how_far_producers_run_ahead(workers):
             produced.append(i)
             yield i
 
+    def settle(expected: int) -> int:
+        deadline = time.monotonic() + 2.0
+        while len(produced) < expected and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.05)  # a slow consumer: producers must stay 3 batches ahead, no more
+        return len(produced)
+
     with BatchSource(generator(), workers=workers, steps=1000, max_queue_size=3) as source:
         batches = source.epoch()
         assert next(batches) == 0
-        deadline = time.monotonic() + 2.0
-        while len(produced) < 4 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        time.sleep(0.05)  # a slow consumer: producers must stay 3 batches ahead, no more
-        assert len(produced) == 1 + 3
+        assert settle(1 + 3) == 1 + 3
         assert next(batches) == 1
-        time.sleep(0.05)
-        assert len(produced) == 2 + 3
+        assert settle(2 + 3) == 2 + 3
 
 
 def test_close_stops_every_thread():

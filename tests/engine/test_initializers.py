@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,3 +235,32 @@ def test_bad_identifiers_and_arguments() -> None:
         I.VarianceScaling(distribution="cauchy")
     with pytest.raises(ValueError, match="shape"):
         I.Zeros()((2, -1))
+
+
+def test_initializer_configs_written_by_tf_keras() -> None:
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
+    found: list[dict] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key.endswith("_initializer") and isinstance(value, dict):
+                    found.append(value)
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in sorted(fixtures.glob("*.json")):
+        with open(path) as f:
+            data = json.load(f)
+        walk(data)
+        if isinstance(data, dict) and isinstance(data.get("model_json"), str):
+            walk(json.loads(data["model_json"]))
+    if not found:
+        pytest.skip("no tf-keras reference fixtures with initializer configs")
+    for config in found:
+        init = I.get(config)
+        assert I.serialize(init) == {"class_name": config["class_name"],
+                                     "config": config["config"]}
+        assert init((3, 2)).shape == (3, 2)

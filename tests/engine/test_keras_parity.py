@@ -101,18 +101,18 @@ def test_history_weights_evaluate_predict_match_tf_keras(name):
     ref, npz, model, history, evaluation, prediction = _run(name)
     assert list(history.history) == list(ref["history"]), "History keys and their order"
     for key, values in ref["history"].items():
-        np.testing.assert_allclose(history.history[key], values, rtol=2e-4, atol=2e-5,
+        np.testing.assert_allclose(history.history[key], values, rtol=2e-5, atol=1e-6,
                                    err_msg=f"{name}: history[{key!r}]")
     for i, w in enumerate(model.get_weights()):
-        np.testing.assert_allclose(w, npz[f"final_{i}"], rtol=2e-4, atol=2e-5,
+        np.testing.assert_allclose(w, npz[f"final_{i}"], rtol=2e-5, atol=1e-6,
                                    err_msg=f"{name}: final weight {i}")
-    np.testing.assert_allclose(np.atleast_1d(evaluation), ref["evaluate"], rtol=2e-4, atol=2e-5,
+    np.testing.assert_allclose(np.atleast_1d(evaluation), ref["evaluate"], rtol=2e-5, atol=1e-6,
                                err_msg=f"{name}: evaluate")
     predictions = prediction if isinstance(prediction, list) else [prediction]
     expected = [npz["predict"]] if "predict" in npz else [
         npz[f"predict_{i}"] for i in range(len(predictions))]
     for got, want in zip(predictions, expected, strict=True):
-        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5, err_msg=f"{name}: predict")
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6, err_msg=f"{name}: predict")
     assert model.metrics_names == ref["metrics_names"]
 
 

@@ -6,6 +6,12 @@ A kernel is ``forward(layer, inputs, training) -> (outputs, backward)``; ``input
 (``None`` where there is none, e.g. integer inputs) and one gradient per entry of
 ``layer._weights`` (``None`` for weights without one). Backward closes over exactly what
 its forward kept.
+
+A layer that ends in an activation (Dense, Activation, ...) may also give its ``backward``
+two attributes: ``preactivation`` (the values before the activation) and
+``from_preactivation(d_pre) -> (d_inputs, d_weights)``. The model then trains a crossentropy
+on a softmax or sigmoid output from the logits, as tf-keras does (no clipping, exact
+gradients).
 """
 
 from __future__ import annotations

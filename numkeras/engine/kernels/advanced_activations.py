@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from numkeras.engine import activations as act
 from numkeras.engine.kernels import register
+from numkeras.engine.ops import activations as act
 from numkeras.layers.advanced_activations import (
     ELU,
     LeakyReLU,

@@ -19,49 +19,72 @@ from numkeras.layers.batch_normalization import BatchNormalization
 _FUSED_MIN_EPSILON = 1.001e-5  # tf's fused_batch_norm raises smaller epsilons to this
 
 
-@njit(cache=True)
+# Each kernel takes a C-contiguous (outer, channels, inner) array. With inner == 1 (channels
+# last) it loops over a 2D view with the channel axis innermost, so LLVM vectorizes across
+# channels; otherwise the innermost loop runs over the contiguous inner axis.
+
+
+@njit(cache=True, fastmath={"reassoc"})
 def _moments(x):
     n0, c, n1 = x.shape
     mean = np.zeros(c)
     var = np.zeros(c)
-    count = n0 * n1
-    if count == 0:
+    if n0 * n1 == 0:
         return mean, var
+    x2 = x.reshape((n0, c * n1))
     for i in range(n0):
-        for j in range(c):
-            s = 0.0
-            for k in range(n1):
-                s += x[i, j, k]
-            mean[j] += s
-    mean /= count
+        if n1 == 1:
+            for j in range(c):
+                mean[j] += x2[i, j]
+        else:
+            for j in range(c):
+                s = 0.0
+                for k in range(n1):
+                    s += x[i, j, k]
+                mean[j] += s
+    mean /= n0 * n1
     for i in range(n0):
-        for j in range(c):
-            m = mean[j]
-            s = 0.0
-            for k in range(n1):
-                d = x[i, j, k] - m
-                s += d * d
-            var[j] += s
-    var /= count
+        if n1 == 1:
+            for j in range(c):
+                d = x2[i, j] - mean[j]
+                var[j] += d * d
+        else:
+            for j in range(c):
+                m = mean[j]
+                s = 0.0
+                for k in range(n1):
+                    d = x[i, j, k] - m
+                    s += d * d
+                var[j] += s
+    var /= n0 * n1
     return mean, var
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"reassoc"})
 def _grad_sums(x, dy, mean):
+    """Per channel: ``sum(dy)`` and ``sum(dy * (x - mean))``."""
     n0, c, n1 = x.shape
     sum_dy = np.zeros(c)
     sum_dy_xc = np.zeros(c)
+    x2 = x.reshape((n0, c * n1))
+    dy2 = dy.reshape((n0, c * n1))
     for i in range(n0):
-        for j in range(c):
-            m = mean[j]
-            s = 0.0
-            t = 0.0
-            for k in range(n1):
-                g = dy[i, j, k]
-                s += g
-                t += g * (x[i, j, k] - m)
-            sum_dy[j] += s
-            sum_dy_xc[j] += t
+        if n1 == 1:
+            for j in range(c):
+                g = dy2[i, j]
+                sum_dy[j] += g
+                sum_dy_xc[j] += g * (x2[i, j] - mean[j])
+        else:
+            for j in range(c):
+                m = mean[j]
+                s = 0.0
+                t = 0.0
+                for k in range(n1):
+                    g = dy[i, j, k]
+                    s += g
+                    t += g * (x[i, j, k] - m)
+                sum_dy[j] += s
+                sum_dy_xc[j] += t
     return sum_dy, sum_dy_xc
 
 
@@ -69,6 +92,14 @@ def _grad_sums(x, dy, mean):
 def _channel_affine(u, v, a, b, d, out):
     """``out = a * u + b * v + d`` with per-channel ``a``, ``b``, ``d``."""
     n0, c, n1 = u.shape
+    if n1 == 1:
+        u2 = u.reshape((n0, c))
+        v2 = v.reshape((n0, c))
+        out2 = out.reshape((n0, c))
+        for i in range(n0):
+            for j in range(c):
+                out2[i, j] = a[j] * u2[i, j] + b[j] * v2[i, j] + d[j]
+        return
     for i in range(n0):
         for j in range(c):
             aj = a[j]

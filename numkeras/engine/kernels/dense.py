@@ -1,4 +1,4 @@
-"""Dense: one BLAS product, then bias and activation."""
+"""Dense: one BLAS product, then bias and activation fused in one pass."""
 
 from __future__ import annotations
 
@@ -6,28 +6,49 @@ from typing import Any
 
 import numpy as np
 
-from numkeras import activations
-from numkeras.engine.ops import activations as act
 from numkeras.engine.kernels import register
+from numkeras.engine.ops import activations as act
 from numkeras.layers.dense import Dense
+
+# Outputs whose logits a crossentropy may use (see numkeras.engine.kernels).
+_LOGIT_ACTIVATIONS = ("softmax", "sigmoid")
 
 
 @register(Dense)
 def forward(layer: Dense, x: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
     kernel = layer.kernel.value
+    bias = layer.bias.value if layer.use_bias else None
+    name = act.resolve(layer.activation)
     x2 = x.reshape(-1, x.shape[-1])
     z = x2 @ kernel
-    if layer.use_bias:
-        z += layer.bias.value
-    name = activations.serialize(layer.activation)
-    y = act.forward(name, z)
+    out_shape = (*x.shape[:-1], layer.units)
+
+    def weight_grads(dz: np.ndarray) -> tuple[np.ndarray, list]:
+        dx = (dz @ kernel.T).reshape(x.shape)
+        if bias is None:
+            return dx, [x2.T @ dz]
+        return dx, [x2.T @ dz, dz.sum(axis=0)]
+
+    if name in _LOGIT_ACTIVATIONS:
+        if bias is not None:
+            z += bias
+        y = act.forward(name, z)
+
+        def backward(dy: np.ndarray) -> tuple[np.ndarray, list]:
+            return weight_grads(act.backward(name, z, y, dy.reshape(z.shape)))
+
+        backward.preactivation = z
+        backward.from_preactivation = weight_grads
+        return y.reshape(out_shape), backward
+
+    y = act.fused_bias_act_forward(z, bias, name)  # z now holds y or z + bias
 
     def backward(dy: np.ndarray) -> tuple[np.ndarray, list]:
-        dz = act.backward(name, z, y, dy.reshape(z.shape))
-        dkernel = x2.T @ dz
+        dz, dbias = act.fused_bias_act_backward(z, np.ascontiguousarray(dy).reshape(z.shape),
+                                                name)
         dx = (dz @ kernel.T).reshape(x.shape)
-        if layer.use_bias:
-            return dx, [dkernel, dz.sum(axis=0)]
-        return dx, [dkernel]
+        if bias is None:
+            return dx, [x2.T @ dz]
+        return dx, [x2.T @ dz, dbias]
 
-    return y.reshape(*x.shape[:-1], layer.units), backward
+    return y.reshape(out_shape), backward

@@ -17,8 +17,9 @@ def _identity(dy: np.ndarray) -> tuple[np.ndarray, list]:
 
 
 def _normal(layer: Any, x: np.ndarray) -> np.ndarray:
-    dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float32
-    return generator_of(layer).standard_normal(x.shape, dtype=dtype)
+    # Always drawn in float32, so a float64 run sees the same noise as a float32 one.
+    noise = generator_of(layer).standard_normal(x.shape, dtype=np.float32)
+    return noise.astype(x.dtype, copy=False)
 
 
 @register(GaussianNoise)
