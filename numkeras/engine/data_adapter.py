@@ -259,24 +259,6 @@ def take(arrays: list[np.ndarray | None], idx: Any) -> list[np.ndarray | None]:
     return [None if a is None else np.ascontiguousarray(a[idx]) for a in arrays]
 
 
-def unpack_batch(batch: Any, where: str) -> tuple[Any, Any, Any]:
-    """A generator's item: ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``."""
-    if isinstance(batch, tuple):
-        if len(batch) == 1:
-            return batch[0], None, None
-        if len(batch) == 2:
-            return batch[0], batch[1], None
-        if len(batch) == 3:
-            return batch
-        raise ValueError(
-            f"Output of generator should be a tuple `(x, y, sample_weight)` or `(x, y)`. "
-            f"Found a tuple of length {len(batch)} in {where}."
-        )
-    if isinstance(batch, list) and len(batch) in (2, 3) and where != "predict":
-        return tuple(batch) + (None,) * (3 - len(batch))
-    return batch, None, None
-
-
 def _fmt(shape: tuple) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
         ("," if len(shape) == 1 else "") + ")"

@@ -96,7 +96,7 @@ class GraphRunner:
 
     def activity_loss(self, tape: Tape) -> float:
         """Keras adds ``regularizer(output) / batch_size`` for each activity regularizer."""
-        total = 0.0
+        total = sum(getattr(backward, "activity_loss", 0.0) for _, backward, _ in tape.steps)
         for oid, reg, batch in tape.activity_terms:
             total += float(reg(tape.values[oid])) / max(batch, 1)
         return total

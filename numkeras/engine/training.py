@@ -18,7 +18,7 @@ from numkeras.engine.ops import activations as act_ops
 from numkeras.engine.updates import apply_gradients
 from numkeras.graph.functional import Functional
 from numkeras.graph.keras_tensor import KerasTensor
-from numkeras.utils.data_utils import BatchSource
+from numkeras.utils.data_utils import BatchSource, unpack_x_y_sample_weight
 
 _COMPILE_EXTRAS = {"run_eagerly", "steps_per_execution", "jit_compile", "pss_evaluation_shards"}
 _SPARSE_LOSSES = ("sparse_categorical_crossentropy",)
@@ -318,8 +318,8 @@ class Model(Functional):
 
     def _standardize_batch(self, batch: Any, class_weight: Any, where: str
                            ) -> tuple[list, list, list]:
-        x, y, sw = da.unpack_batch(batch, where)
         try:
+            x, y, sw = unpack_x_y_sample_weight(batch)
             xs, ys, sws, _ = self._prepare_arrays(x, y, sw, class_weight, where)
         except ValueError as e:
             raise ValueError(f"Invalid batch from the generator in {where}: {e}") from None
@@ -389,8 +389,9 @@ class Model(Functional):
                 raise ValueError("fit: `validation_split` is not supported when using a "
                                  "generator or Sequence as input; use validation_data.")
             source = BatchSource(x, workers=workers, use_multiprocessing=use_multiprocessing,
-                                  max_queue_size=max_queue_size, shuffle=bool(shuffle),
-                                  steps=steps_per_epoch)
+                                 max_queue_size=max_queue_size, shuffle=bool(shuffle),
+                                 steps=steps_per_epoch,
+                                 epochs_hint=max(epochs - initial_epoch, 1))
             steps = source.steps_per_epoch
             n_samples = None
 
@@ -456,6 +457,8 @@ class Model(Functional):
         finally:
             if source is not None:
                 source.close()
+            if hasattr(val_run, "close"):
+                val_run.close()
         return self.history
 
     def _validation_runner(self, validation_data: Any, validation_steps: int | None,
@@ -465,15 +468,16 @@ class Model(Functional):
             return None
         if da.is_generator_like(validation_data):
             source = BatchSource(validation_data, workers=workers,
-                                  use_multiprocessing=use_multiprocessing,
-                                  max_queue_size=max_queue_size, shuffle=False,
-                                  steps=validation_steps)
+                                 use_multiprocessing=use_multiprocessing,
+                                 max_queue_size=max_queue_size, shuffle=False,
+                                 steps=validation_steps)
 
             def run_generator(cbks: Any) -> dict[str, float]:
                 batches = (self._standardize_batch(b, None, "validation")
                            for b in source.epoch(source.steps_per_epoch))
                 return self._test_loop(batches, cbks, source.steps_per_epoch)
 
+            run_generator.close = source.close
             return run_generator
         if isinstance(validation_data, _Prepared):
             vx, vy, vsw = validation_data
@@ -540,7 +544,8 @@ class Model(Functional):
                 raise ValueError("evaluate: `y` and `sample_weight` are not supported when using "
                                  "a generator or Sequence as input.")
             source = BatchSource(x, workers=workers, use_multiprocessing=use_multiprocessing,
-                                  max_queue_size=max_queue_size, shuffle=False, steps=steps)
+                                 max_queue_size=max_queue_size, shuffle=False, steps=steps,
+                                 epochs_hint=1)
             n_steps = source.steps_per_epoch
             batches: Any = (self._standardize_batch(b, None, "evaluate")
                             for b in source.epoch(n_steps))
@@ -577,9 +582,10 @@ class Model(Functional):
         source = None
         if da.is_generator_like(x):
             source = BatchSource(x, workers=workers, use_multiprocessing=use_multiprocessing,
-                                  max_queue_size=max_queue_size, shuffle=False, steps=steps)
+                                 max_queue_size=max_queue_size, shuffle=False, steps=steps,
+                                 epochs_hint=1)
             n_steps = source.steps_per_epoch
-            batches: Any = (da.standardize_x(self, da.unpack_batch(b, "predict")[0])
+            batches: Any = (da.standardize_x(self, unpack_x_y_sample_weight(b)[0])
                             for b in source.epoch(n_steps))
         else:
             if x is None:

@@ -170,3 +170,16 @@ def test_input_validation():
         Dense(0)
     with pytest.raises(TypeError, match="not understood"):
         Dense(2, bogus=1)
+
+
+def test_nested_model_activity_regularizer_counts_in_the_loss():
+    inner_in = Input(shape=(3,))
+    inner = Model(inner_in, Dense(2, activity_regularizer="l1", name="act")(inner_in))
+    a = Input(shape=(3,))
+    outer = Model(a, inner(a))
+    outer.compile("sgd", "mse")
+    x = np.ones((4, 3), "float32")
+    y = np.zeros((4, 2), "float32")
+    pred = outer.predict(x)
+    expected = np.mean(pred ** 2) + 0.01 * np.abs(pred).sum() / 4
+    np.testing.assert_allclose(outer.evaluate(x, y, verbose=0), expected, rtol=1e-5)

@@ -22,12 +22,11 @@ def forward(layer: Functional, inputs: Any, training: bool) -> tuple[Any, Any]:
     runner = runner_of(layer)
     xs = inputs if isinstance(inputs, list) else [inputs]
     outputs, tape = runner.forward(xs, training)
-    extra = runner.activity_loss(tape)
-    layer._last_activity_loss = extra
 
     def backward(d_outputs: Any) -> tuple[Any, dict]:
         douts = d_outputs if isinstance(d_outputs, list) else [d_outputs]
         grads, d_inputs = runner.backward(tape, douts)
         return (d_inputs if isinstance(inputs, list) else d_inputs[0]), grads
 
+    backward.activity_loss = runner.activity_loss(tape)  # the inner layers' penalties
     return (outputs if len(outputs) > 1 else outputs[0]), backward
