@@ -8,19 +8,13 @@ from typing import Any
 import numpy as np
 
 from numkeras import constraints, initializers, regularizers
+from numkeras.layers._checks import check_number
 from numkeras.layers.layer import Layer
 
 
-def _number(layer: str, name: str, value: Any, minimum: float | None = None) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or math.isnan(number) or (minimum is not None and number < minimum):
-        bound = "a number" if minimum is None else f"a number >= {minimum}"
-        raise ValueError(f"{layer}: `{name}` must be {bound}, got {value!r}.")
+def _number(layer: str, name: str, value: Any, low: float = -math.inf) -> float:
     # tf-keras casts these to float32 (so 0.1 is reported as 0.10000000149011612).
-    return float(np.float32(number))
+    return float(np.float32(check_number(layer, name, value, low)))
 
 
 class ReLU(Layer):

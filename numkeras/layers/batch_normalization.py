@@ -2,77 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import numpy as np
-
 from numkeras import constraints, initializers, regularizers
+from numkeras.layers._checks import check_axis_argument, check_number, validate_axis
 from numkeras.layers.layer import Layer
-
-
-def check_axis_argument(layer: str, axis: Any) -> int | list[int]:
-    """Validates an ``axis`` argument: an int or a list/tuple of ints.
-
-    Raises:
-        ValueError: naming ``axis`` and ``layer`` otherwise.
-    """
-    if isinstance(axis, (list, tuple)):
-        if not axis or not all(
-            isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axis
-        ):
-            raise ValueError(
-                f"{layer}: expected an int or a list/tuple of ints for the argument `axis`, "
-                f"but received: {axis!r}"
-            )
-        return [int(a) for a in axis]
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise ValueError(
-            f"{layer}: expected an int or a list/tuple of ints for the argument `axis`, but "
-            f"received: {axis!r}"
-        )
-    return int(axis)
-
-
-def validate_axis(layer: Layer, axis: int | list[int], input_shape: Any) -> list[int]:
-    """Resolves ``axis`` against ``input_shape``: a list of non-negative axes.
-
-    Raises:
-        ValueError: naming the layer for a list of shapes, an axis out of range, a duplicate
-            axis or an axis of undefined size.
-    """
-    if isinstance(input_shape, list) or not input_shape:
-        raise ValueError(
-            f"{type(layer).__name__} layer {layer.name!r} expects one input of known rank, "
-            f"got input shape {input_shape}."
-        )
-    rank = len(input_shape)
-    axes = [axis] if isinstance(axis, int) else list(axis)
-    axes = [a + rank if a < 0 else a for a in axes]
-    if any(not 0 <= a < rank for a in axes):
-        raise ValueError(
-            f"{type(layer).__name__} layer {layer.name!r}: invalid value for `axis` argument. "
-            f"Expected 0 <= axis < inputs.rank (with inputs.rank={rank}). Received: "
-            f"axis={axis}"
-        )
-    if len(set(axes)) != len(axes):
-        raise ValueError(f"{type(layer).__name__} layer {layer.name!r}: duplicate axis: {axis}")
-    if any(input_shape[a] is None for a in axes):
-        raise ValueError(
-            f"{type(layer).__name__} layer {layer.name!r}: input has undefined `axis` "
-            f"dimension. Received input with shape {tuple(input_shape)} and axis={axis}"
-        )
-    return axes
-
-
-def _check_float(layer: str, name: str, value: Any, low: float, high: float) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not low <= number <= high:
-        raise ValueError(f"{layer}: `{name}` must be a number in [{low}, {high}], got {value!r}.")
-    return number
 
 
 class BatchNormalization(Layer):
@@ -101,8 +35,8 @@ class BatchNormalization(Layer):
                  synchronized: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.axis = check_axis_argument("BatchNormalization", axis)
-        self.momentum = _check_float("BatchNormalization", "momentum", momentum, 0.0, 1.0)
-        self.epsilon = _check_float("BatchNormalization", "epsilon", epsilon, 0.0, math.inf)
+        self.momentum = check_number("BatchNormalization", "momentum", momentum, 0.0, 1.0)
+        self.epsilon = check_number("BatchNormalization", "epsilon", epsilon, 0.0)
         for name, value in (("renorm", renorm), ("virtual_batch_size", virtual_batch_size),
                             ("adjustment", adjustment)):
             if value not in (None, False):

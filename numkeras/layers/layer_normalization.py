@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from numkeras import constraints, initializers, regularizers
-from numkeras.layers.batch_normalization import check_axis_argument, validate_axis
+from numkeras.layers._checks import check_axis_argument, check_number, validate_axis
 from numkeras.layers.layer import Layer
 
 
@@ -32,15 +31,7 @@ class LayerNormalization(Layer):
                  gamma_constraint: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.axis = check_axis_argument("LayerNormalization", axis)
-        try:
-            eps = float(epsilon)
-        except (TypeError, ValueError):
-            eps = math.nan
-        if isinstance(epsilon, bool) or not 0.0 <= eps < math.inf:
-            raise ValueError(
-                f"LayerNormalization: `epsilon` must be a non-negative number, got {epsilon!r}."
-            )
-        self.epsilon = eps
+        self.epsilon = check_number("LayerNormalization", "epsilon", epsilon, 0.0)
         self.center = bool(center)
         self.scale = bool(scale)
         self.beta_initializer = initializers.get(beta_initializer)

@@ -168,14 +168,14 @@ class Concatenate(_Merge):
             )
         if all(m is None for m in mask):
             return None
+        # Each mask is spread over its input's shape (Keras expands it by one axis, which only
+        # lines up when concatenating along the last axis), then reduced over the last axis.
         masks = []
         for x, m in zip(inputs, mask, strict=True):
-            if m is None:
-                masks.append(np.ones(np.shape(x), dtype=bool))
-            elif np.ndim(m) < np.ndim(x):
-                masks.append(np.expand_dims(np.asarray(m, dtype=bool), -1))
-            else:
-                masks.append(np.asarray(m, dtype=bool))
+            m = np.ones((), bool) if m is None else np.asarray(m, dtype=bool)
+            if m.ndim < np.ndim(x):
+                m = m[..., np.newaxis]
+            masks.append(np.broadcast_to(m, np.shape(x)))
         return np.all(np.concatenate(masks, axis=self.axis), axis=-1)
 
     def get_config(self) -> dict[str, Any]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from numkeras.layers.dropout import check_noise_shape, check_rate, check_seed
+from numkeras.layers._checks import check_noise_shape, check_number, check_rate, check_seed
 from numkeras.layers.layer import Layer
 
 
@@ -21,15 +20,7 @@ class GaussianNoise(Layer):
 
     def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        try:
-            value = float(stddev)
-        except (TypeError, ValueError):
-            value = math.nan
-        if isinstance(stddev, bool) or not 0.0 <= value < math.inf:
-            raise ValueError(
-                f"GaussianNoise: `stddev` must be a non-negative number, got {stddev!r}."
-            )
-        self.stddev = value
+        self.stddev = check_number("GaussianNoise", "stddev", stddev, 0.0)
         self.seed = check_seed("GaussianNoise", seed)
         self._generator = None
 
