@@ -429,3 +429,22 @@ def test_mlp_learns_digits_to_96_percent():
     model.fit(x_train, y_train, epochs=30, batch_size=32, verbose=0)
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     assert accuracy >= 0.96
+
+
+@pytest.mark.parametrize("separate_activation", [False, True])
+def test_crossentropy_on_softmax_output_uses_logits_like_tf_keras(separate_activation):
+    a = Input(shape=(1,))
+    if separate_activation:
+        out = keras.layers.Activation("softmax")(Dense(3, use_bias=False)(a))
+    else:
+        out = Dense(3, activation="softmax", use_bias=False)(a)
+    model = Model(a, out)
+    model.set_weights([np.array([[50.0, 0.0, 0.0]], "float32")])
+    model.compile("sgd", "categorical_crossentropy")
+    x = np.ones((1, 1), "float32")
+    y = np.array([[0.0, 1.0, 0.0]], "float32")
+    # From probabilities Keras would clip at -log(1e-7) = 16.1; from logits it is ~50.
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), 50.0, rtol=1e-5)
+    model.train_on_batch(x, y)
+    k = model.get_weights()[0]
+    np.testing.assert_allclose(k, [[50.0 - 0.01, 0.01, 0.0]], atol=1e-5)  # grad = p - y

@@ -19,4 +19,7 @@ def forward(layer: Activation, x: np.ndarray, training: bool) -> tuple[np.ndarra
     def backward(dy: np.ndarray) -> tuple[np.ndarray, list]:
         return act.backward(name, x, y, dy), []
 
+    if name in ("softmax", "sigmoid"):  # a crossentropy may train from these logits
+        backward.preactivation = x
+        backward.from_preactivation = lambda dx: (dx, [])
     return y, backward
