@@ -53,9 +53,13 @@ def decode_array(data: bytes) -> np.ndarray:
         ValueError: for bytes that are not a ``.npy`` array or hold an object array.
     """
     try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
+        array = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise ValueError(f"Not a valid .npy array: {e}") from None
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise ValueError("Not a valid .npy array: got an .npz archive (several arrays).")
+    return array
 
 
 def encode_arrays(arrays: Mapping[str, Any]) -> bytes:
@@ -84,9 +88,10 @@ def decode_arrays(data: bytes | IO[bytes]) -> dict[str, np.ndarray]:
     """
     source = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
     try:
-        with np.load(source, allow_pickle=False) as npz:
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise ValueError("expected a .npz archive, got a single .npy array")
+        npz = np.load(source, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ValueError("expected a .npz archive, got a single .npy array")
+        with npz:
             return {name: npz[name] for name in npz.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
         raise ValueError(f"Not a valid .npz body: {e}") from None
@@ -113,8 +118,9 @@ def inspect_npz(source: str | IO[bytes]) -> dict[str, tuple[tuple[int, ...], str
                     raise ValueError(f"empty or duplicate array name {name!r}")
                 with zf.open(info) as member:
                     version = np.lib.format.read_magic(member)
-                    shape, fortran, dtype = np.lib.format._read_array_header(
-                        member, version, max_header_size=10000)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(member)
                     header_len = member.tell()
                 if dtype.hasobject:
                     raise ValueError(f"array {name!r} has dtype {dtype}: object arrays are "

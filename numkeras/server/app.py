@@ -1,0 +1,159 @@
+"""The app factory: ``create_app(settings)`` mounts one router per resource under /v1."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from numkeras.server.dependencies import get_tenant
+from numkeras.server.errors import ApiError
+from numkeras.server.routers import datasets, health, jobs, models
+from numkeras.server.settings import Settings
+from numkeras.server.storage import Storage
+from numkeras.server.worker.executor import LocalExecutor
+
+log = logging.getLogger("numkeras.server")
+
+_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+          409: "conflict", 413: "request_too_large", 415: "unsupported_media_type",
+          422: "invalid_argument", 503: "unavailable"}
+
+
+def _error(status: int, message: str, argument: str | None = None,
+           headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": _CODES.get(status, "error"), "message": message}
+    if argument is not None:
+        body["argument"] = argument
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class BodyLimit:
+    """Answers 413 to a request whose body is larger than ``limit`` bytes (by its
+    Content-Length, or while a chunked body streams in)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            message = (f"The request body ({length.decode(errors='replace')} bytes) exceeds "
+                       f"the limit of {self.limit} bytes." if length.isdigit()
+                       else "Invalid Content-Length header.")
+            await _error(413 if length.isdigit() else 400, message)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    # An HTTPException passes FastAPI's body parsing unchanged (other errors
+                    # would become "400 error parsing the body").
+                    raise StarletteHTTPException(
+                        413, f"The request body exceeds the limit of {self.limit} bytes.")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+_TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "literal", "none"}
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[int, str, str | None]:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        detail = next(e for e in errors if e.get("type") == "json_invalid")
+        reason = (detail.get("ctx") or {}).get("error", "")
+        return 400, f"The request body is not valid JSON: {reason}".rstrip(": "), "body"
+    parts: dict[str, list[str]] = {}
+    for e in errors:
+        # Drop the request part and pydantic's union tags ("str", "dict[str,any]").
+        loc = [str(p) for p in e.get("loc", ())[1:]
+               if isinstance(p, int) or (str(p).isidentifier() and p not in _TYPE_TAGS)]
+        where = ".".join(loc) or "body"
+        got = f" (got {e['input']!r:.100})" if "input" in e and loc else ""
+        parts.setdefault(where, []).append(f"{e.get('msg')}{got}")
+    message = "; ".join(f"{where}: {' or '.join(dict.fromkeys(msgs))}"
+                        for where, msgs in parts.items())
+    return 422, f"Invalid request: {message}", next(iter(parts))
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The numkeras service: storage in ``settings.data_dir``, job workers started on startup.
+
+    Args:
+        settings: Data dir, number of workers, request size cap...
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        storage = Storage(settings.data_dir)
+        storage.blobs.clear_temp()
+        interrupted = storage.fail_interrupted_jobs()
+        if interrupted:
+            log.warning("jobs left running by a previous server were failed (interrupted): %s",
+                        interrupted)
+        executor = LocalExecutor(settings, storage)
+        executor.start()
+        app.state.storage, app.state.executor = storage, executor
+        try:
+            yield
+        finally:
+            executor.stop()
+
+    app = FastAPI(title="numkeras", version=_version(), lifespan=lifespan,
+                  description="Keras 2 training as a service: models, datasets and jobs "
+                              "(fit / evaluate / predict) run by worker processes.")
+    app.state.settings = settings
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status_code, exc.message, exc.argument)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"No route {request.method} {request.url.path}; see /docs."
+        return _error(exc.status_code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(*_validation_message(exc))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error in %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal", "message": f"Internal server error: "
+                             f"{type(exc).__name__}: {exc}"}, status_code=500)
+
+    v1 = APIRouter(prefix="/v1")
+    v1.include_router(health.router)
+    private = [Depends(get_tenant)]
+    for router in (models.router, datasets.router, jobs.router):
+        v1.include_router(router, dependencies=private)
+    app.include_router(v1)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    return app
+
+
+def _version() -> str:
+    from numkeras import __version__
+
+    return __version__

@@ -1,0 +1,1 @@
+"""Worker processes: the executor seam, job runner and synchronous engine calls."""

@@ -1,0 +1,185 @@
+"""Running one job in a worker process: fit, evaluate or predict on stored data.
+
+Engine-side: imported only inside worker processes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from typing import Any
+
+import numpy as np
+
+from numkeras import wire
+from numkeras.callbacks import Callback
+from numkeras.server.storage import Storage
+from numkeras.server.worker import model_state
+from numkeras.server.worker.calls import keras_result, named_outputs
+
+
+class JobCancelled(Exception):
+    """Raised from the progress callback when the job's cancel flag is set."""
+
+
+class ServerGone(Exception):
+    """Raised when the server that started this worker has died."""
+
+
+class JobProgress(Callback):
+    """Writes a job's progress and events to the database and watches its cancel flag.
+
+    Every batch the cancel flag is read (one indexed SQLite read); batch events are written
+    at most every ``throttle`` seconds, epoch ends always.
+    """
+
+    def __init__(self, storage: Storage, job_id: str, parent_pid: int,
+                 throttle: float = 0.5) -> None:
+        super().__init__()
+        self.storage, self.job_id, self.parent_pid = storage, job_id, parent_pid
+        self.throttle = throttle
+        self.progress: dict[str, Any] = {}
+        self._last = 0.0
+
+    def check(self) -> None:
+        if os.getppid() != self.parent_pid:
+            raise ServerGone()
+        if self.storage.cancel_requested(self.job_id):
+            raise JobCancelled()
+
+    def _batch(self, phase: str, batch: int, logs: Any) -> None:
+        self.check()
+        now = time.monotonic()
+        if now - self._last >= self.throttle:
+            self._last = now
+            self.progress.update(phase=phase, batch=batch + 1)
+            data = {"phase": phase, "epoch": self.progress.get("epoch"), "batch": batch,
+                    "logs": _plain_logs(logs)}
+            self.storage.set_progress(self.job_id, self.progress, ("batch", data))
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        params = dict(self.params or {})
+        self.progress = {"phase": "fit", "epoch": 0, "epochs": params.get("epochs"),
+                         "batch": 0, "steps": params.get("steps")}
+        self.storage.set_progress(self.job_id, self.progress,
+                                  ("train_begin", {"params": model_state.jsonable(params)}))
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self.progress.update(epoch=epoch, batch=0)
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        self.check()
+        self.progress.update(epoch=epoch + 1, phase="fit")
+        self.storage.set_progress(self.job_id, self.progress,
+                                  ("epoch_end", {"epoch": epoch, "logs": _plain_logs(logs)}))
+
+    def on_test_begin(self, logs: Any = None) -> None:
+        if not self.progress:
+            params = dict(self.params or {})
+            self.progress = {"phase": "evaluate", "batch": 0, "steps": params.get("steps")}
+
+    def on_predict_begin(self, logs: Any = None) -> None:
+        params = dict(self.params or {})
+        self.progress = {"phase": "predict", "batch": 0, "steps": params.get("steps")}
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        self._batch("fit", batch, logs)
+
+    def on_test_batch_end(self, batch: int, logs: Any = None) -> None:
+        self._batch("validation" if self.progress.get("phase") == "fit" else "evaluate",
+                    batch, logs)
+
+    def on_predict_batch_end(self, batch: int, logs: Any = None) -> None:
+        self._batch("predict", batch, None)
+
+
+def _plain_logs(logs: Any) -> dict[str, Any]:
+    return {k: float(v) for k, v in (logs or {}).items()
+            if isinstance(v, (int, float, np.floating, np.integer))}
+
+
+class _Datasets:
+    """Arrays of the job's datasets; each array is read once, and only if the job uses it."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.arrays: dict[tuple[str, str], np.ndarray] = {}
+
+    def _array(self, dataset_id: str, name: str) -> np.ndarray:
+        if (dataset_id, name) not in self.arrays:
+            row = self.storage.get_dataset(None, dataset_id)
+            if row is None:
+                raise ValueError(f"dataset {dataset_id!r} was deleted")
+            with np.load(self.storage.blobs.path(row["blob"]), allow_pickle=False) as npz:
+                self.arrays[dataset_id, name] = npz[name]
+        return self.arrays[dataset_id, name]
+
+    def resolve(self, ref: dict[str, Any] | None) -> Any:
+        if ref is None:
+            return None
+        names = ref["arrays"]
+        if isinstance(names, str):
+            return self._array(ref["dataset_id"], names)
+        if isinstance(names, list):
+            return [self._array(ref["dataset_id"], n) for n in names]
+        return {key: self._array(ref["dataset_id"], n) for key, n in names.items()}
+
+
+def _fit_kwargs(spec: dict[str, Any], data: _Datasets) -> dict[str, Any]:
+    kwargs = dict(spec["arguments"])
+    if "class_weight" in kwargs and kwargs["class_weight"] is not None:
+        kwargs["class_weight"] = {int(k): v for k, v in kwargs["class_weight"].items()}
+    val = spec.get("validation_data")
+    if val is not None:
+        parts = [data.resolve(val["x"]), data.resolve(val["y"])]
+        if val.get("sample_weight") is not None:
+            parts.append(data.resolve(val["sample_weight"]))
+        kwargs["validation_data"] = tuple(parts)
+    return kwargs
+
+
+def run_job(storage: Storage, job: dict[str, Any], parent_pid: int) -> None:
+    """Runs a claimed job to its end and records the outcome in the database."""
+    job_id, spec, kind = job["id"], job["spec"], job["kind"]
+    progress = JobProgress(storage, job_id, parent_pid)
+    model = None
+    try:
+        row = storage.get_model(None, job["model_id"])
+        if row is None:
+            raise ValueError(f"model {job['model_id']!r} was deleted")
+        model = model_state.load_model(storage, row)
+        data = _Datasets(storage)
+        x, y = data.resolve(spec["x"]), data.resolve(spec.get("y"))
+        sw = data.resolve(spec.get("sample_weight"))
+        kwargs = _fit_kwargs(spec, data)
+        if kind == "fit":
+            history = model.fit(x, y, sample_weight=sw, verbose=0, callbacks=[progress],
+                                **kwargs)
+            state = model_state.save_state(storage, model)
+            storage.finish_job(job_id, "succeeded", history=_history(history), state=state)
+        elif kind == "evaluate":
+            logs = model.evaluate(x, y, sample_weight=sw, verbose=0, callbacks=[progress],
+                                  return_dict=True, **kwargs)
+            storage.finish_job(job_id, "succeeded", result=keras_result(model, logs))
+        else:
+            outputs = model.predict(x, verbose=0, callbacks=[progress], **kwargs)
+            blob = storage.blobs.put(wire.encode_arrays(named_outputs(model, outputs)))
+            storage.finish_job(job_id, "succeeded", result_blob=blob)
+    except ServerGone:
+        raise
+    except JobCancelled:
+        storage.finish_job(job_id, "cancelled", "cancelled at the client's request",
+                           history=_history(getattr(model, "history", None)))
+    except Exception as e:
+        if not isinstance(e, (ValueError, RuntimeError, TypeError)):
+            traceback.print_exc()
+        storage.finish_job(job_id, "failed", f"{type(e).__name__}: {e}",
+                           history=_history(getattr(model, "history", None)))
+
+
+def _history(history: Any) -> dict[str, Any] | None:
+    if history is None or not hasattr(history, "history"):
+        return None
+    return model_state.jsonable({"history": history.history, "epoch": history.epoch,
+                                 "params": history.params})
