@@ -261,7 +261,9 @@ class Functional(Layer):
 
         node_map: dict[str, int] = {}
         for layer in self._layers:
-            kept = 0
+            # Keras gives a functional model a node of its own (its construction) at index 0,
+            # so the calls of a nested model are numbered from 1 in Keras JSON.
+            kept = 1 if isinstance(layer, Functional) else 0
             for i, _node in enumerate(layer._inbound_nodes):
                 key = _node_key(layer, i)
                 if key in self._network_nodes:
@@ -316,7 +318,9 @@ class Functional(Layer):
             if lname not in created:
                 raise ValueError(f"Layer {consumer!r} refers to an unknown layer {lname!r}.")
             layer = created[lname]
-            if node_index >= len(layer._inbound_nodes):
+            if isinstance(layer, Functional):
+                node_index -= 1  # Keras numbers a nested model's calls from 1 (see get_config)
+            if not 0 <= node_index < len(layer._inbound_nodes):
                 return None
             return layer._inbound_nodes[node_index].output_tensors[tensor_index]
 

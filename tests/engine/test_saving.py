@@ -280,6 +280,28 @@ def test_nested_model_full_round_trip(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_nested_model_config_uses_keras_node_indices(tmp_path):
+    nested_model(1).save(tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        layers = json.loads(f.attrs["model_config"])["config"]["layers"]
+    head = next(layer for layer in layers if layer["name"] == "head")
+    assert head["inbound_nodes"] == [[["inner", 1, 0, {}]]]
+
+
+def test_loads_keras_nested_model_config(tmp_path):
+    source = nested_model(1)
+    source.save(tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5", "a") as f:
+        config = json.loads(f.attrs["model_config"])
+        for layer in config["config"]["layers"]:
+            if layer["name"] == "head":  # as tf-keras writes it
+                layer["inbound_nodes"] = [[["inner", 1, 0, {}]]]
+        f.attrs["model_config"] = json.dumps(config).encode()
+    loaded = saving.load_model(tmp_path / "m.h5", compile=False)
+    for a, b in zip(source.get_weights(), loaded.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 # --------------------------------------------------------------------------- models
 @pytest.mark.parametrize("optimizer", [
     optimizers.SGD(0.05, momentum=0.9, nesterov=True),
@@ -389,6 +411,22 @@ def test_legacy_optimizer_names_are_translated(tmp_path):
     for ours, theirs in zip(model.optimizer.slots, loaded.optimizer.slots, strict=True):
         np.testing.assert_array_equal(ours["m"], theirs["m"])
         np.testing.assert_array_equal(ours["v"], theirs["v"])
+
+
+def test_incomplete_legacy_optimizer_state_restores_iterations_only(tmp_path):
+    model = mlp(seed=8)
+    model.compile(optimizers.Adam(0.01), "mse")
+    model.save(tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5", "a") as f:
+        del f["optimizer_weights"]
+        group = f.create_group("optimizer_weights")
+        group.attrs["weight_names"] = [b"Adam/iter:0", b"Adam/hidden/kernel/m:0"]
+        group.create_dataset("Adam/iter:0", data=np.int64(7))
+        group.create_dataset("Adam/hidden/kernel/m:0", data=np.ones((4, 8), np.float32))
+    with pytest.warns(UserWarning, match="only the iteration count was restored"):
+        loaded = saving.load_model(tmp_path / "m.h5")
+    assert loaded.optimizer.iterations == 7
+    assert all(not s["m"].any() and not s["v"].any() for s in loaded.optimizer.slots)
 
 
 def test_optimizer_state_that_does_not_fit_warns_and_starts_fresh(tmp_path):
@@ -556,6 +594,7 @@ def test_loads_tf_keras_multi_output_model_file():
     expected = reference_arrays("multi_io")
     model = saving.load_model(path)
     assert model.output_names == ["out_reg", "out_cls"]
+    assert model.metrics_names == json.load(open(reference("multi_io.json")))["metrics_names"]
     for i, value in enumerate(model.get_weights()):
         np.testing.assert_array_equal(value, expected[f"final_{i}"])
     with h5py.File(path, "r") as f:
@@ -576,3 +615,23 @@ def test_warnings_are_quiet_for_a_clean_round_trip(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         saving.load_model(tmp_path / "m.h5")
+
+
+@pytest.mark.parametrize("filename,scenario", [
+    ("mlp_full.h5", "mlp_sgd"),
+    ("multi_io_full.h5", "multi_io"),
+    ("legacy_sgd_full.h5", "opt_sgd_decay"),
+])
+def test_loaded_tf_keras_model_evaluates_like_tf_keras(filename, scenario):
+    """Weights, losses, loss weights and metrics all come back: evaluate gives Keras's numbers."""
+    path = reference(filename)
+    with open(reference(f"{scenario}.json")) as fh:
+        expected = json.load(fh)
+    arrays = reference_arrays(scenario)
+    model = saving.load_model(path)
+    xs = [arrays[f"eval_x_{name}"] for name in expected["inputs"]]
+    ys = [arrays[f"eval_y_{name}"] for name in expected["outputs"]]
+    results = model.evaluate(xs if len(xs) > 1 else xs[0], ys if len(ys) > 1 else ys[0],
+                             verbose=0)
+    assert model.metrics_names == expected["metrics_names"]
+    np.testing.assert_allclose(results, expected["evaluate"], rtol=1e-6)

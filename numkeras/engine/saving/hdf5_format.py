@@ -378,12 +378,16 @@ def restore_optimizer_state(model: Any, names: list[str], arrays: list[np.ndarra
                            if n in translated}
             if "iteration:0" not in by_new_name:
                 raise ValueError(f"no iteration count among {names}")
-            if all(n in by_new_name for n in expected):
-                arrays = [by_new_name[n] for n in expected]
-            else:
+            missing = [n for n in expected if n not in by_new_name]
+            if missing:
                 optimizer.iterations = int(np.asarray(by_new_name["iteration:0"]).reshape(()))
-                missing = [n for n in expected if n not in by_new_name]
-                raise ValueError(f"the saved legacy optimizer state lacks {missing}")
+                warnings.warn(
+                    f"The saved (legacy tf.keras) optimizer state has no counterpart for "
+                    f"{missing}; only the iteration count was restored.",
+                    stacklevel=2,
+                )
+                return
+            arrays = [by_new_name[n] for n in expected]
         updates.set_optimizer_weights(optimizer, arrays)
     except ValueError as e:
         warnings.warn(
@@ -686,6 +690,25 @@ def model_from_config(config: dict[str, Any], custom_objects: dict[str, Any] | N
     return cls.from_config(config["config"], custom_objects=custom)
 
 
+def _strip_output_prefixes(metrics: Any, output_names: list[str]) -> None:
+    """tf-keras saves a multi-output model's metric objects under their final names
+    (``out_a_mae``) and compiles them back without prefixing; ``compile`` here prefixes the
+    output name again, so the saved prefix is removed first."""
+    if len(output_names) < 2:
+        return
+    if isinstance(metrics, dict):
+        per_output = [(name, metrics[name]) for name in output_names if name in metrics]
+    elif isinstance(metrics, list) and len(metrics) == len(output_names):
+        per_output = list(zip(output_names, metrics, strict=True))
+    else:
+        return
+    for output, items in per_output:
+        for metric in items if isinstance(items, list) else [items]:
+            name = getattr(metric, "name", None)
+            if isinstance(name, str) and name.startswith(f"{output}_"):
+                metric.name = name[len(output) + 1:]
+
+
 def _load_model_from_file(f: h5py.File, filepath: str, custom_objects: dict[str, Any] | None,
                           compile: bool) -> Any:
     model_config = f.attrs.get("model_config")
@@ -710,8 +733,10 @@ def _load_model_from_file(f: h5py.File, filepath: str, custom_objects: dict[str,
             stacklevel=3,
         )
         return model
-    model.compile(**compile_args_from_training_config(json.loads(_text(training_config)),
-                                                      custom_objects))
+    args = compile_args_from_training_config(json.loads(_text(training_config)), custom_objects)
+    for key in ("metrics", "weighted_metrics"):
+        _strip_output_prefixes(args[key], model.output_names)
+    model.compile(**args)
     if "optimizer_weights" in f:
         names, arrays = load_optimizer_weights_from_hdf5_group(f)
         restore_optimizer_state(model, names, arrays)
