@@ -705,12 +705,29 @@ class Model(Functional):
                 return value
             return module.serialize(value)
 
+        def ser_metrics(weighted: bool) -> Any:
+            # Once resolved, tf-keras's form: per output, metric configs under their final
+            # names (so Keras names them as we do when it loads the file).
+            cm = self.compiled_metrics
+            if cm.objects is None:
+                return ser(args["weighted_metrics" if weighted else "metrics"], metrics)
+            out = []
+            for specs, objs in zip(cm.specs, cm.objects, strict=True):
+                items = []
+                for (name, _, is_weighted), metric in zip(specs, objs, strict=True):
+                    if is_weighted == weighted:
+                        config = metrics.serialize(metric)
+                        config["config"]["name"] = name
+                        items.append(config)
+                out.append(items)
+            return out if any(out) else None
+
         args = self._compile_args
         return {
             "optimizer_config": optimizers.serialize(self.optimizer),
             "loss": ser(args["loss"], losses),
-            "metrics": ser(args["metrics"], metrics),
-            "weighted_metrics": ser(args["weighted_metrics"], metrics),
+            "metrics": ser_metrics(weighted=False),
+            "weighted_metrics": ser_metrics(weighted=True),
             "loss_weights": args["loss_weights"],
             "sample_weight_mode": args["sample_weight_mode"],
         }

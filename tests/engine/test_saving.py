@@ -635,3 +635,27 @@ def test_loaded_tf_keras_model_evaluates_like_tf_keras(filename, scenario):
                              verbose=0)
     assert model.metrics_names == expected["metrics_names"]
     np.testing.assert_allclose(results, expected["evaluate"], rtol=1e-6)
+
+
+def test_multi_output_metric_names_survive_save_and_load(tmp_path):
+    from numkeras.engine.models import Model, load_model
+    from numkeras.layers import Dense, Input
+
+    a = Input(shape=(4,))
+    model = Model(a, [Dense(1, name="r")(a), Dense(1, activation="sigmoid", name="c")(a)])
+    model.compile("adam", {"r": "mse", "c": "binary_crossentropy"},
+                  metrics={"r": ["mae"], "c": ["accuracy"]}, weighted_metrics={"r": ["mae"]})
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 4), dtype=np.float32)
+    y = [rng.random((16, 1), dtype=np.float32), (rng.random((16, 1)) > 0.5).astype("float32")]
+    model.fit(x, y, verbose=0)
+    model.save(tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        saved = json.loads(f.attrs["training_config"])["metrics"]
+    assert [[m["config"]["name"] for m in per_output] for per_output in saved] == [
+        ["r_mae"], ["c_accuracy"]]  # tf-keras's form: final names per output
+    loaded = load_model(tmp_path / "m.h5")
+    np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0),
+                               rtol=1e-6)
+    assert loaded.metrics_names == model.metrics_names == [
+        "loss", "r_loss", "c_loss", "r_mae", "r_weighted_mae", "c_accuracy"]
