@@ -135,9 +135,10 @@ class Layer:
 
     @property
     def non_trainable_weights(self) -> list[Weight]:
-        if not self.trainable:
-            return list(self._weights)
-        return [w for w in self._weights if not w.trainable]
+        frozen = [w for w in self._weights if not w.trainable]
+        if not self.trainable:  # Keras's order: the would-be trainable ones first
+            return [w for w in self._weights if w.trainable] + frozen
+        return frozen
 
     @property
     def variables(self) -> list[Weight]:
