@@ -15,10 +15,24 @@ from numkeras.layers.advanced_activations import (
     ThresholdedReLU,
 )
 from numkeras.layers.batch_normalization import BatchNormalization
+from numkeras.layers.conv import Conv1D, Conv2D, Convolution1D, Convolution2D
+from numkeras.layers.conv2d_transpose import Conv2DTranspose, Convolution2DTranspose
+from numkeras.layers.cropping import Cropping1D, Cropping2D
 from numkeras.layers.dense import Dense
+from numkeras.layers.depthwise_conv2d import DepthwiseConv2D
 from numkeras.layers.dropout import Dropout
 from numkeras.layers.embedding import Embedding
 from numkeras.layers.flatten import Flatten
+from numkeras.layers.global_pooling import (
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalAvgPool1D,
+    GlobalAvgPool2D,
+    GlobalMaxPool1D,
+    GlobalMaxPool2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+)
 from numkeras.layers.input_layer import Input, InputLayer
 from numkeras.layers.layer import Layer, Weight
 from numkeras.layers.layer_normalization import LayerNormalization
@@ -34,8 +48,27 @@ from numkeras.layers.merge import (
 )
 from numkeras.layers.noise import AlphaDropout, GaussianDropout, GaussianNoise
 from numkeras.layers.permute import Permute
+from numkeras.layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    AvgPool1D,
+    AvgPool2D,
+    MaxPool1D,
+    MaxPool2D,
+    MaxPooling1D,
+    MaxPooling2D,
+)
 from numkeras.layers.repeat_vector import RepeatVector
 from numkeras.layers.reshape import Reshape
+from numkeras.layers.separable_conv import (
+    SeparableConv1D,
+    SeparableConv2D,
+    SeparableConvolution1D,
+    SeparableConvolution2D,
+)
+from numkeras.layers.spatial_dropout import SpatialDropout1D, SpatialDropout2D
+from numkeras.layers.up_sampling import UpSampling1D, UpSampling2D
+from numkeras.layers.zero_padding import ZeroPadding1D, ZeroPadding2D
 from numkeras.utils.generic_utils import deserialize_keras_object, serialize_keras_object
 
 

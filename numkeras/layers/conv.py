@@ -7,11 +7,17 @@ Also the argument and geometry helpers every convolution and pooling layer uses
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from numkeras import activations, constraints, initializers, regularizers
 from numkeras.layers.flatten import normalize_data_format
 from numkeras.layers.layer import Layer
+
+
+def is_int(value: Any) -> bool:
+    """True for Python and NumPy integers, not for bools."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def normalize_tuple(value: Any, n: int, name: str, layer: str, allow_zero: bool = False) -> tuple:
@@ -21,10 +27,10 @@ def normalize_tuple(value: Any, n: int, name: str, layer: str, allow_zero: bool 
         ValueError: naming ``name`` and ``layer`` if it is not that, or has a value below 1
             (below 0 with ``allow_zero``).
     """
-    items = (value,) * n if isinstance(value, int) and not isinstance(value, bool) else value
+    items = (value,) * n if is_int(value) else value
     try:
-        out = tuple(items)
-        ok = len(out) == n and all(isinstance(v, int) and not isinstance(v, bool) for v in out)
+        out = tuple(int(v) for v in items) if all(map(is_int, items)) else ()
+        ok = len(out) == n
     except TypeError:
         ok = False
     if not ok:
@@ -95,6 +101,7 @@ class _Conv(Layer):
     """
 
     _causal_ok = False
+    _needs_filters = True
 
     def __init__(self, rank: int, filters: int | None, kernel_size: Any, strides: Any = 1,
                  padding: str = "valid", data_format: str | None = None,
@@ -107,13 +114,13 @@ class _Conv(Layer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         cls = type(self).__name__
         self.rank = rank
-        if filters is not None:
-            if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
+        if filters is not None or self._needs_filters:
+            if not is_int(filters) or filters <= 0:
                 raise ValueError(
                     f"{cls}: invalid value for argument `filters`, expected a strictly positive "
                     f"integer. Received filters={filters!r}"
                 )
-        self.filters = filters
+        self.filters = None if filters is None else int(filters)
         if isinstance(groups, bool) or groups != 1:
             raise ValueError(f"{cls}: only `groups=1` is supported. Received groups={groups!r}")
         self.groups = 1
@@ -236,3 +243,7 @@ class Conv2D(_Conv):
         super().__init__(2, filters, kernel_size, strides=strides, padding=padding,
                          data_format=data_format, dilation_rate=dilation_rate, groups=groups,
                          activation=activation, use_bias=use_bias, **kwargs)
+
+
+Convolution1D = Conv1D
+Convolution2D = Conv2D
