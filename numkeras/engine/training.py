@@ -42,7 +42,9 @@ class Model(Functional):
         self.history: Any = None
         self._is_compiled = False
         self._compile_args: dict[str, Any] = {}
-        self._rng = np.random.default_rng()
+        # Drawn from NumPy's global state, so np.random.seed(n) makes shuffling reproducible
+        # (as it makes unseeded initial weights reproducible).
+        self._rng = np.random.default_rng(np.random.randint(2**31))
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
