@@ -1,9 +1,11 @@
-"""Service figures: upload MB/s of a 100 MB float32 array, submit-to-running latency of a job
-on an idle server, events per second delivered to a follower.
+"""Service figures: upload MB/s of a 100 MB float32 array (one request, and the chunked
+upload), submit-to-running latency of a job on an idle server, events per second delivered to
+a follower, batches per second through a streamed fit.
 
 Starts a real server (``numkeras serve``) on a free loopback port with a temp data dir.
 
     python bench/bench_server.py [--workers 2] [--upload-mb 100] [--latency-runs 20]
+        [--stream-batches 1000]
 """
 
 from __future__ import annotations
@@ -34,12 +36,18 @@ def _wait(api: httpx.Client, job_id: str, statuses: tuple[str, ...]) -> dict:
         time.sleep(0.005)
 
 
+def _pieces(data: memoryview, size: int = 4 << 20):
+    for start in range(0, len(data), size):
+        yield bytes(data[start:start + size])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--upload-mb", type=float, default=100.0)
     parser.add_argument("--latency-runs", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=3000)
+    parser.add_argument("--stream-batches", type=int, default=1000)
     args = parser.parse_args()
 
     import tests.server.conftest as conftest
@@ -76,6 +84,55 @@ def main() -> None:
                 print(f"upload of a {len(body) / (1 << 20):.1f} MiB float32 array (npz, httpx "
                       f"{label}): {statistics.median(rates):.0f} MiB/s median of 3 "
                       f"(runs: {', '.join(f'{r:.0f}' for r in rates)})")
+
+            # ------------------------------------------------------- chunked upload
+            for chunk_mb in (8, 32):
+                size = chunk_mb << 20
+                rates = []
+                for _ in range(3):
+                    t = time.perf_counter()
+                    up = api.post("/datasets/uploads", json={"size": len(body)}).json()
+                    for start in range(0, len(body), size):
+                        part = view[start:start + size]
+                        r = api.put(f"/datasets/uploads/{up['id']}", params={"offset": start},
+                                    content=_pieces(part),
+                                    headers={"Content-Length": str(len(part))})
+                        assert r.status_code == 200, r.text
+                    r = api.post(f"/datasets/uploads/{up['id']}/finalize")
+                    elapsed = time.perf_counter() - t
+                    assert r.status_code == 201, r.text
+                    rates.append(len(body) / (1 << 20) / elapsed)
+                    api.delete(f"/datasets/{r.json()['id']}")
+                print(f"chunked upload of the same array ({chunk_mb} MiB chunks, each fsynced, "
+                      f"then finalize): {statistics.median(rates):.0f} MiB/s median of 3 "
+                      f"(runs: {', '.join(f'{r:.0f}' for r in rates)})")
+
+            # ------------------------------------------------------- streamed batches
+            for batch, features in ((32, 4), (256, 784)):
+                a = keras.Input(shape=(features,))
+                b = keras.layers.Dense(3, activation="softmax")(a)
+                config = json.loads(keras.Model(a, b).to_json())
+                sid = api.post("/models", json={"config": config}).json()["id"]
+                api.put(f"/models/{sid}/compile",
+                        json={"optimizer": "sgd", "loss": "sparse_categorical_crossentropy"})
+                rng = np.random.default_rng(0)
+                payload = wire.encode_arrays({
+                    "x": rng.random((batch, features), np.float32),
+                    "y": rng.integers(0, 3, batch)})
+                job = api.post("/jobs", json={"kind": "fit", "model_id": sid, "stream": True,
+                                              "steps_per_epoch": args.stream_batches,
+                                              "max_queue_size": 10}).json()
+                t = time.perf_counter()
+                for _ in range(args.stream_batches):
+                    r = api.post(f"/jobs/{job['id']}/batches", content=payload)
+                    assert r.status_code == 202, r.text
+                done = _wait(api, job["id"], ("succeeded", "failed"))
+                elapsed = time.perf_counter() - t
+                assert done["status"] == "succeeded", done
+                print(f"streamed fit, one client pushing {args.stream_batches} batches of "
+                      f"{batch}x{features} float32 ({len(payload) / 1024:.0f} KiB) in order: "
+                      f"{args.stream_batches / elapsed:.0f} batches/s "
+                      f"({args.stream_batches * len(payload) / (1 << 20) / elapsed:.0f} MiB/s)")
 
             # --------------------------------------------------------------- latency
             a = keras.Input(shape=(4,))

@@ -18,7 +18,9 @@ def _serve(args: argparse.Namespace) -> int:
                         workers=(args.workers if args.workers is not None
                                  else max(1, os.cpu_count() or 1)),
                         call_workers=args.call_workers,
-                        max_request_bytes=int(args.max_request_mb * (1 << 20)))
+                        max_request_bytes=int(args.max_request_mb * (1 << 20)),
+                        max_upload_bytes=int(args.max_upload_mb * (1 << 20)),
+                        upload_expiry=args.upload_expiry)
     storage = Storage(settings.data_dir)
     if storage.count_keys() == 0:
         _, key = storage.create_key("default")
@@ -55,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="processes for synchronous calls (compile checks, *_on_batch)")
     serve.add_argument("--max-request-mb", type=float, default=1024.0,
                        help="largest request body in MiB; larger ones get 413")
+    serve.add_argument("--max-upload-mb", type=float, default=65536.0,
+                       help="largest dataset a chunked upload may assemble, in MiB")
+    serve.add_argument("--upload-expiry", type=float, default=86400.0,
+                       help="seconds after its last chunk that an unfinished upload is deleted")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(run=_serve)
 

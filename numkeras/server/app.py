@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,14 +26,16 @@ log = logging.getLogger("numkeras.server")
 
 _CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
           409: "conflict", 413: "request_too_large", 415: "unsupported_media_type",
-          422: "invalid_argument", 503: "unavailable"}
+          422: "invalid_argument", 429: "too_many_requests", 503: "unavailable"}
 
 
 def _error(status: int, message: str, argument: str | None = None,
-           headers: dict[str, str] | None = None) -> JSONResponse:
+           headers: dict[str, str] | None = None,
+           details: dict[str, Any] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"error": _CODES.get(status, "error"), "message": message}
     if argument is not None:
         body["argument"] = argument
+    body.update(details or {})
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -94,6 +98,24 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str, str | No
     return 422, f"Invalid request: {message}", next(iter(parts))
 
 
+def _sweep(storage: Storage, settings: Settings) -> None:
+    expired = storage.reclaim_uploads(settings.upload_expiry)
+    if expired:
+        log.info("deleted unfinished uploads idle for over %s s: %s", settings.upload_expiry,
+                 expired)
+    storage.drop_batches()
+
+
+async def _sweeper(storage: Storage, settings: Settings) -> None:
+    """Reclaims expired uploads and the batches of finished streamed jobs, now and then."""
+    while True:
+        await asyncio.sleep(min(settings.upload_expiry / 2, 60.0))
+        try:
+            await run_in_threadpool(_sweep, storage, settings)
+        except Exception:  # a busy database: next round
+            log.exception("sweep failed")
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The numkeras service: storage in ``settings.data_dir``, job workers started on startup.
 
@@ -109,12 +131,16 @@ def create_app(settings: Settings) -> FastAPI:
         if interrupted:
             log.warning("jobs left running by a previous server were failed (interrupted): %s",
                         interrupted)
+        _sweep(storage, settings)
         executor = LocalExecutor(settings, storage)
         executor.start()
         app.state.storage, app.state.executor = storage, executor
+        app.state.upload_locks = {}
+        sweeper = asyncio.create_task(_sweeper(storage, settings))
         try:
             yield
         finally:
+            sweeper.cancel()
             executor.stop()
 
     app = FastAPI(title="numkeras", version=_version(), lifespan=lifespan,
@@ -124,7 +150,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status_code, exc.message, exc.argument)
+        return _error(exc.status_code, exc.message, exc.argument, exc.headers, exc.details)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

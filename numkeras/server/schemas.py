@@ -95,6 +95,27 @@ class Dataset(BaseModel):
     created_at: float
 
 
+class UploadCreate(BaseModel):
+    """A chunked upload of an (uncompressed) npz archive: the dataset's ``name`` and,
+    optionally, the archive's total ``size`` in bytes (then finalize checks it is complete)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=200)
+    size: int | None = Field(None, ge=1)
+
+
+class Upload(BaseModel):
+    """A chunked upload in progress: send the next chunk at ``offset == received``."""
+
+    id: str
+    name: str | None
+    size: int | None
+    received: int
+    created_at: float
+    updated_at: float
+    expires_at: float
+
+
 class DataRef(BaseModel):
     """Arrays of an uploaded dataset: one name, a list (one per model input / output, in order)
     or a dict (model input / output name -> array name)."""
@@ -116,15 +137,24 @@ class ValidationData(BaseModel):
 class JobCreate(BaseModel):
     """A ``fit`` / ``evaluate`` / ``predict`` call and its Keras arguments.
 
+    With ``stream: true`` the data is not a dataset but batches that the client pushes to
+    ``POST /v1/jobs/{id}/batches`` while the job runs (``fit_generator`` /
+    ``evaluate_generator`` / ``predict_generator``): ``x``, ``y`` and ``sample_weight`` are
+    then absent, ``steps_per_epoch`` (fit) or ``steps`` (evaluate, predict) is required,
+    ``max_queue_size`` bounds the batches waiting on the server, and a job that waits more
+    than ``batch_timeout`` seconds for a batch fails. Validation data of a streamed fit comes
+    from datasets.
+
     Arguments that only have a meaning in the caller's process (``callbacks``, ``workers``,
-    ``use_multiprocessing``, ``max_queue_size``) are not part of the request; ``verbose`` is
-    accepted and ignored (progress is in the job's events).
+    ``use_multiprocessing``) are not part of the request; ``verbose`` is accepted and ignored
+    (progress is in the job's events).
     """
 
     model_config = ConfigDict(extra="forbid")
     kind: JobKind
     model_id: str
-    x: DataRef
+    stream: bool = False
+    x: DataRef | None = None
     y: DataRef | None = None
     sample_weight: DataRef | None = None
     batch_size: int | None = Field(None, ge=1)
@@ -138,6 +168,8 @@ class JobCreate(BaseModel):
     validation_steps: int | None = Field(None, ge=1)
     validation_freq: int | list[int] | None = None
     steps: int | None = Field(None, ge=1)
+    max_queue_size: int | None = Field(None, ge=1, le=1000)
+    batch_timeout: float | None = Field(None, gt=0, le=86400)
     verbose: Any = None
 
 
@@ -153,6 +185,21 @@ class Job(BaseModel):
     created_at: float
     started_at: float | None
     finished_at: float | None
+    stream: bool = False
+
+
+class BatchStream(BaseModel):
+    """The batch queue of a streamed job: batches ``pushed`` by the client, ``consumed`` by
+    the worker, ``queued`` (waiting, at most ``max_queue_size``), and whether the client
+    signalled the end of its data."""
+
+    job_id: str
+    pushed: int
+    consumed: int
+    queued: int
+    max_queue_size: int
+    ended: bool
+    status: JobStatus
 
 
 class HistoryOut(BaseModel):

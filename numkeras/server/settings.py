@@ -23,7 +23,10 @@ class Settings:
         call_workers: Processes for the synchronous calls (model inspection, compile checks,
             ``*_on_batch``), separate from the job workers so that they answer while every job
             worker is busy.
-        max_request_bytes: Largest request body accepted; larger ones get 413.
+        max_request_bytes: Largest request body accepted; larger ones get 413. A chunk of a
+            chunked upload is one request.
+        max_upload_bytes: Largest dataset a chunked upload may assemble (413 beyond).
+        upload_expiry: Seconds after its last chunk that an unfinished upload is deleted.
         poll_interval: Seconds between looks at the database of an idle worker or event stream.
     """
 
@@ -33,6 +36,8 @@ class Settings:
     workers: int = field(default_factory=_default_workers)
     call_workers: int = 1
     max_request_bytes: int = 1 << 30
+    max_upload_bytes: int = 1 << 36
+    upload_expiry: float = 24 * 3600.0
     poll_interval: float = 0.05
 
     def __post_init__(self) -> None:
@@ -43,6 +48,10 @@ class Settings:
             raise ValueError(f"call_workers must be >= 1, got {self.call_workers}.")
         if self.max_request_bytes < 1:
             raise ValueError(f"max_request_bytes must be >= 1, got {self.max_request_bytes}.")
+        if self.max_upload_bytes < 1:
+            raise ValueError(f"max_upload_bytes must be >= 1, got {self.max_upload_bytes}.")
+        if not self.upload_expiry > 0:
+            raise ValueError(f"upload_expiry must be > 0 seconds, got {self.upload_expiry}.")
 
     @property
     def url(self) -> str:

@@ -45,8 +45,9 @@ class Server:
         return client
 
 
-def start_server(data_dir: Path, workers: int = 2) -> Server:
-    """Starts ``numkeras serve`` on a free loopback port and waits for /v1/health."""
+def start_server(data_dir: Path, workers: int = 2, extra: list[str] | None = None) -> Server:
+    """Starts ``numkeras serve`` on a free loopback port and waits for /v1/health; ``extra``
+    arguments are appended to the command line."""
     port = _free_port()
     log = data_dir.parent / f"server-{port}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -54,7 +55,8 @@ def start_server(data_dir: Path, workers: int = 2) -> Server:
         process = subprocess.Popen(
             [sys.executable, "-m", "numkeras.cli", "serve", "--port", str(port), "--data-dir",
              str(data_dir), "--workers", str(workers), "--max-request-mb", str(MAX_REQUEST_MB),
-             "--log-level", "warning"], stdout=out, stderr=subprocess.STDOUT, env=env)
+             "--log-level", "warning", *(extra or [])],
+            stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:

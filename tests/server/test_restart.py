@@ -27,6 +27,11 @@ def test_server_killed_mid_job_restarts_with_everything(tmp_path) -> None:
         assert done["status"] == "succeeded"
         weights = get_weights(api, model_id)
         history = api.get(f"/jobs/{done['id']}/history").json()
+        # A chunked upload half done when the server dies.
+        body = wire.encode_arrays({"x": x, "y": y})
+        up = api.post("/datasets/uploads", json={"name": "resumed"}).json()
+        assert api.put(f"/datasets/uploads/{up['id']}", params={"offset": 0},
+                       content=body[:1000]).status_code == 200
         running = api.post("/jobs", json={**short, "epochs": 1_000_000, "batch_size": 4})
         wait_job(api, running.json()["id"], ("running",))
         first.process.send_signal(signal.SIGKILL)
@@ -44,6 +49,13 @@ def test_server_killed_mid_job_restarts_with_everything(tmp_path) -> None:
         arrays = wire.decode_arrays(api.get(f"/datasets/{ds}/arrays").content)
         np.testing.assert_array_equal(arrays["x"], x)
         assert api.get(f"/models/{model_id}").json()["compiled"] is True
+        # The upload resumes where it was.
+        assert api.get(f"/datasets/uploads/{up['id']}").json()["received"] == 1000
+        assert api.put(f"/datasets/uploads/{up['id']}", params={"offset": 1000},
+                       content=body[1000:]).status_code == 200
+        resumed = api.post(f"/datasets/uploads/{up['id']}/finalize").json()
+        arrays = wire.decode_arrays(api.get(f"/datasets/{resumed['id']}/arrays").content)
+        np.testing.assert_array_equal(arrays["y"], y)
         # The killed server's worker noticed and exited; the new one runs jobs.
         again = wait_job(api, api.post("/jobs", json=short).json()["id"])
         assert again["status"] == "succeeded"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -15,7 +17,15 @@ from starlette.concurrency import run_in_threadpool
 from numkeras import wire
 from numkeras.server.dependencies import ExecutorDep, SettingsDep, StorageDep, TenantDep
 from numkeras.server.errors import ApiError, not_found
-from numkeras.server.schemas import HistoryOut, Job, JobCreate, JobStatus, KerasResult
+from numkeras.server.routers._body import NPZ_BODY, receive_npz
+from numkeras.server.schemas import (
+    BatchStream,
+    HistoryOut,
+    Job,
+    JobCreate,
+    JobStatus,
+    KerasResult,
+)
 from numkeras.server.storage import Storage
 from numkeras.server.storage.schema import TERMINAL_STATUSES
 
@@ -29,12 +39,25 @@ _ARGUMENTS = {
 }
 _DATA = {"fit": {"x", "y", "sample_weight", "validation_data"},
          "evaluate": {"x", "y", "sample_weight"}, "predict": {"x"}}
+# Streamed jobs read their data from batches the client pushes (a Keras generator).
+_STREAM_ARGUMENTS = {
+    "fit": {"epochs", "class_weight", "initial_epoch", "steps_per_epoch", "validation_freq"},
+    "evaluate": {"steps"},
+    "predict": {"steps"},
+}
+_STREAM_DATA = {"fit": {"validation_data"}, "evaluate": set(), "predict": set()}
+_STREAM_STEPS = {"fit": "steps_per_epoch", "evaluate": "steps", "predict": "steps"}
+_STREAM_QUEUE = {"max_queue_size", "batch_timeout"}
+DEFAULT_MAX_QUEUE_SIZE = 10
+DEFAULT_BATCH_TIMEOUT = 60.0
+MAX_BATCH_WAIT = 60.0
 
 
 def _out(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in ("id", "kind", "model_id", "status", "error", "progress",
                                 "worker_pid", "created_at", "started_at", "finished_at")} | {
-        "cancel_requested": bool(row["cancel_requested"])}
+        "cancel_requested": bool(row["cancel_requested"]),
+        "stream": bool(row["spec"].get("stream"))}
 
 
 def _job(storage: Storage, tenant: str, job_id: str) -> dict[str, Any]:
@@ -109,22 +132,38 @@ def _validate(storage: Storage, tenant: str, body: JobCreate) -> dict[str, Any]:
     if model is None:
         raise ApiError(404, f"model_id: no model with id {body.model_id!r} (for this API key).",
                        "model_id")
-    given = body.model_fields_set - {"kind", "model_id", "verbose"}
-    allowed = _ARGUMENTS[body.kind] | _DATA[body.kind]
+    given = body.model_fields_set - {"kind", "model_id", "verbose", "stream"}
+    if body.stream:
+        arguments = _STREAM_ARGUMENTS[body.kind]
+        allowed = arguments | _STREAM_DATA[body.kind] | _STREAM_QUEUE
+        what = f"a streamed {body.kind}"
+    else:
+        arguments = _ARGUMENTS[body.kind]
+        allowed = arguments | _DATA[body.kind]
+        what = body.kind
     for name in sorted(given - allowed):
         if getattr(body, name) is not None:
             raise ApiError(422, f"{body.kind}: argument {name!r} does not apply to "
-                                f"{body.kind}; it takes {sorted(allowed)}.", name)
+                                f"{what}; it takes {sorted(allowed)}.", name)
     if body.kind != "predict" and model["training_config"] is None:
         raise ApiError(422, "You must compile your model before training/testing. Use "
                             f"PUT /v1/models/{body.model_id}/compile before {body.kind}.",
                        "model_id")
-    check = _Checker(storage, tenant, model)
-    check.inputs(body.x, "x")
-    for name in ("y", "sample_weight"):
-        if name in allowed and getattr(body, name) is not None:
-            check.shapes(getattr(body, name), name)
-    check.same_length()
+    if body.stream:
+        steps = _STREAM_STEPS[body.kind]
+        if getattr(body, steps) is None:
+            raise ApiError(422, f"{body.kind}: a streamed {body.kind} needs `{steps}` (the "
+                                "number of batches, as for a Keras generator).", steps)
+    elif body.x is None:
+        raise ApiError(422, f"{body.kind}: `x` is required (a dataset reference), unless the "
+                            "job is streamed (`stream: true`).", "x")
+    else:
+        check = _Checker(storage, tenant, model)
+        check.inputs(body.x, "x")
+        for name in ("y", "sample_weight"):
+            if name in allowed and getattr(body, name) is not None:
+                check.shapes(getattr(body, name), name)
+        check.same_length()
     if body.kind == "fit" and body.validation_data is not None:
         val = _Checker(storage, tenant, model)
         val.inputs(body.validation_data.x, "validation_data.x")
@@ -140,18 +179,27 @@ def _validate(storage: Storage, tenant: str, body: JobCreate) -> dict[str, Any]:
                 raise ApiError(422, f"class_weight: keys are class indices, got {key!r}.",
                                "class_weight") from None
     dump = body.model_dump()
-    return {
+    spec = {
         "x": dump["x"], "y": dump["y"] if "y" in allowed else None,
         "sample_weight": dump["sample_weight"] if "sample_weight" in allowed else None,
         "validation_data": dump["validation_data"] if "validation_data" in allowed else None,
-        "arguments": {k: dump[k] for k in _ARGUMENTS[body.kind] if dump[k] is not None},
+        "arguments": {k: dump[k] for k in arguments if dump[k] is not None},
     }
+    if body.stream:
+        spec.update(stream=True,
+                    max_queue_size=body.max_queue_size or DEFAULT_MAX_QUEUE_SIZE,
+                    batch_timeout=body.batch_timeout or DEFAULT_BATCH_TIMEOUT,
+                    input_names=model["info"]["input_names"],
+                    input_shapes=model["info"]["input_shapes"],
+                    output_names=model["info"]["output_names"])
+    return spec
 
 
 @router.post("", response_model=Job, status_code=201)
 def create_job(body: JobCreate, storage: StorageDep, executor: ExecutorDep,
                tenant: TenantDep) -> dict[str, Any]:
-    """Queues ``fit`` / ``evaluate`` / ``predict`` of a model on uploaded datasets.
+    """Queues ``fit`` / ``evaluate`` / ``predict`` of a model on uploaded datasets, or on
+    batches pushed while it runs (``stream: true``, see ``POST /v1/jobs/{id}/batches``).
 
     The Keras arguments keep their Keras meaning and defaults. After a fit the trained weights
     and optimizer state become the model's state."""
@@ -183,6 +231,134 @@ def cancel_job(job_id: str, storage: StorageDep, tenant: TenantDep) -> dict[str,
     if row is None:
         raise not_found("job", job_id)
     return _out(row)
+
+
+# -------------------------------------------------------------------- streamed batches
+def _stream_out(job: dict[str, Any], stream: dict[str, Any]) -> dict[str, Any]:
+    return {"job_id": job["id"], "pushed": stream["pushed"], "consumed": stream["consumed"],
+            "queued": stream["pushed"] - stream["consumed"],
+            "max_queue_size": stream["max_queue_size"], "ended": bool(stream["ended"]),
+            "status": job["status"]}
+
+
+def _streamed(storage: Storage, tenant: str, job_id: str) -> tuple[dict, dict]:
+    job = _job(storage, tenant, job_id)
+    stream = storage.get_stream(job_id)
+    if stream is None:
+        raise ApiError(409, f"Job {job_id!r} reads its data from datasets; only a job created "
+                            "with `stream: true` takes pushed batches.")
+    return job, stream
+
+
+def _refusal(job: dict[str, Any], outcome: str) -> ApiError:
+    if outcome == "ended":
+        return ApiError(409, f"The end of data of job {job['id']!r} was already signalled; "
+                             "it takes no more batches.")
+    return ApiError(409, f"Job {job['id']!r} is {outcome}"
+                         + (f" ({job['error']})" if job.get("error") else "")
+                         + "; it takes no more batches.")
+
+
+def _check_batch(job: dict[str, Any], arrays: dict[str, tuple[tuple[int, ...], str]]) -> None:
+    spec, kind = job["spec"], job["kind"]
+    inputs, outputs = spec["input_names"], spec["output_names"]
+    known = {"x": inputs, "y": outputs, "sample_weight": outputs}
+    for key in arrays:
+        part, _, name = key.partition(":")
+        if part not in known or (name and name not in known[part]):
+            raise ApiError(422, f"The batch has an array {key!r}; a batch holds 'x' (or "
+                                f"'x:<input>' for inputs {inputs}), 'y' (or 'y:<output>' for "
+                                f"outputs {outputs}) and optionally 'sample_weight'.", "body")
+    present = {key.partition(":")[0] for key in arrays}
+    if "x" not in present:
+        raise ApiError(422, "The batch has no array 'x' (or 'x:<input name>').", "x")
+    if kind != "predict" and "y" not in present:
+        raise ApiError(422, f"A batch of a streamed {kind} needs targets 'y' (or "
+                            "'y:<output name>').", "y")
+    by_input = dict(zip(inputs, spec["input_shapes"], strict=True))
+    for key, (shape, _) in arrays.items():
+        part, _, name = key.partition(":")
+        if part != "x":
+            continue
+        if not name and len(inputs) > 1:
+            raise ApiError(422, f"The model has {len(inputs)} inputs {inputs}: send one array "
+                                "'x:<input name>' for each.", "x")
+        want = by_input[name or inputs[0]]
+        if len(want) != len(shape) or any(w is not None and w != g
+                                           for w, g in zip(want, shape, strict=True)):
+            raise ApiError(422, f"x: input {name or inputs[0]!r} expects arrays of shape "
+                                f"{tuple(want)}, got an array of shape {tuple(shape)}.", "x")
+    sizes = {key: shape[0] if shape else None for key, (shape, _) in arrays.items()}
+    if None in sizes.values() or len(set(sizes.values())) > 1:
+        raise ApiError(422, "The arrays of a batch need the same number of samples (first "
+                            f"axis); got {sizes}.", "body")
+
+
+@router.post("/{job_id}/batches", response_model=BatchStream, status_code=202,
+             openapi_extra={"requestBody": NPZ_BODY})
+async def push_batch(job_id: str, request: Request, storage: StorageDep, settings: SettingsDep,
+                     tenant: TenantDep,
+                     wait: Annotated[float, Query(ge=0, le=MAX_BATCH_WAIT, description=(
+                         "Seconds to wait for room in a full queue before answering 429."))]
+                     = 10.0) -> dict[str, Any]:
+    """Pushes one batch to a streamed job: an npz with ``x`` (or ``x:<input name>`` per
+    input), ``y`` (or ``y:<output name>``; not needed by predict) and optionally
+    ``sample_weight``, as the ``*_on_batch`` bodies. Batches are used in the order they
+    arrive: push them one at a time.
+
+    Backpressure: at most ``max_queue_size`` batches wait on the server. When the queue is
+    full the request waits up to ``wait`` seconds for the worker to take one, then answers
+    429 with ``Retry-After``; the batch was not queued, send it again."""
+    job, stream = await run_in_threadpool(_streamed, storage, tenant, job_id)
+    if job["status"] in TERMINAL_STATUSES or stream["ended"]:
+        raise _refusal(job, job["status"] if not stream["ended"] else "ended")
+    path, _, arrays = await receive_npz(request, storage, settings.max_request_bytes)
+    try:
+        _check_batch(job, arrays)
+        blob = await run_in_threadpool(storage.blobs.adopt, path, ".npz", False)
+    except BaseException:
+        os.unlink(path)
+        raise
+    deadline = time.monotonic() + wait
+    delay = 0.002
+    try:
+        while True:
+            outcome, stream = await run_in_threadpool(storage.push_batch, job_id, blob)
+            if outcome == "queued":
+                blob = None
+                break
+            if outcome != "full":
+                job = await run_in_threadpool(_job, storage, tenant, job_id)
+                raise _refusal(job, outcome)
+            if time.monotonic() >= deadline or await request.is_disconnected():
+                raise ApiError(429, f"The batch queue of job {job_id!r} is full "
+                                    f"({stream['max_queue_size']} batches wait for the worker)"
+                                    "; the batch was not queued, send it again later.",
+                               details={"queued": stream["pushed"] - stream["consumed"],
+                                        "max_queue_size": stream["max_queue_size"]},
+                               headers={"Retry-After": "1"})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, settings.poll_interval)
+    finally:
+        if blob is not None:
+            await run_in_threadpool(storage.blobs.delete, [blob])
+    job = await run_in_threadpool(_job, storage, tenant, job_id)
+    return _stream_out(job, stream)
+
+
+@router.post("/{job_id}/batches/end", response_model=BatchStream)
+def end_batches(job_id: str, storage: StorageDep, tenant: TenantDep) -> dict[str, Any]:
+    """Signals the end of the data, like a Keras generator that stops: the job uses the
+    batches already queued, then ends as Keras does when its input runs out. Idempotent."""
+    job, _ = _streamed(storage, tenant, job_id)
+    return _stream_out(job, storage.end_stream(job_id))
+
+
+@router.get("/{job_id}/batches", response_model=BatchStream)
+def batch_queue(job_id: str, storage: StorageDep, tenant: TenantDep) -> dict[str, Any]:
+    """The batch queue of a streamed job: pushed, consumed, waiting, ended."""
+    job, stream = _streamed(storage, tenant, job_id)
+    return _stream_out(job, stream)
 
 
 @router.get("/{job_id}/history", response_model=HistoryOut)

@@ -21,34 +21,47 @@ class BlobStore:
     def __init__(self, data_dir: str | os.PathLike) -> None:
         self.root = Path(data_dir) / "blobs"
         self.tmp = Path(data_dir) / "tmp"
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.uploads = Path(data_dir) / "uploads"
+        for directory in (self.root, self.tmp, self.uploads):
+            directory.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> Path:
         if not key or "/" in key or "\\" in key or key.startswith("."):
             raise ValueError(f"Invalid blob key {key!r}.")
         return self.root / key[:2] / key
 
+    def upload_path(self, upload_id: str) -> Path:
+        """The file collecting the chunks of a chunked upload (kept across restarts)."""
+        if not upload_id.isidentifier():
+            raise ValueError(f"Invalid upload id {upload_id!r}.")
+        return self.uploads / f"{upload_id}.part"
+
     def new_temp(self) -> IO[bytes]:
         """An open temp file in the data dir's file system, for :meth:`adopt`."""
         return tempfile.NamedTemporaryFile(dir=self.tmp, delete=False, suffix=".part")
 
-    def adopt(self, temp_path: str | os.PathLike, suffix: str = ".npz") -> str:
-        """Moves a finished temp file into the store; returns its key."""
+    def adopt(self, temp_path: str | os.PathLike, suffix: str = ".npz",
+              durable: bool = True) -> str:
+        """Moves a finished temp file into the store; returns its key.
+
+        ``durable=False`` skips the fsync: for transient blobs (streamed batches) that a crash
+        makes worthless anyway.
+        """
         key = uuid.uuid4().hex + suffix
         target = self.path(key)
         target.parent.mkdir(exist_ok=True)
-        with open(temp_path, "rb+") as f:
-            os.fsync(f.fileno())
+        if durable:
+            with open(temp_path, "rb+") as f:
+                os.fsync(f.fileno())
         os.replace(temp_path, target)
         return key
 
-    def put(self, data: bytes, suffix: str = ".npz") -> str:
+    def put(self, data: bytes, suffix: str = ".npz", durable: bool = True) -> str:
         """Writes ``data`` as a new blob; returns its key."""
         with self.new_temp() as f:
             f.write(data)
             name = f.name
-        return self.adopt(name, suffix)
+        return self.adopt(name, suffix, durable)
 
     def put_file(self, write: Callable[[IO[bytes]], object], suffix: str = ".npz") -> str:
         """Calls ``write(file)`` on a temp file and stores the result; returns its key."""

@@ -257,6 +257,79 @@ class Storage:
         self.blobs.delete([row["blob"]])
         return True
 
+    # ------------------------------------------------------------------- uploads
+    def create_upload(self, tenant: str, name: str | None, size: int | None
+                      ) -> dict[str, Any]:
+        """A new chunked upload with an empty part file."""
+        upload_id = new_id("up")
+        self.blobs.upload_path(upload_id).touch()
+        now = time.time()
+        with self.transaction() as db:
+            db.execute("INSERT INTO uploads (id, tenant, name, size, received, created_at, "
+                       "updated_at) VALUES (?,?,?,?,0,?,?)",
+                       (upload_id, tenant, name, size, now, now))
+        return self.get_upload(tenant, upload_id)
+
+    def get_upload(self, tenant: str, upload_id: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM uploads WHERE id = ? AND tenant = ?", upload_id, tenant)
+
+    def list_uploads(self, tenant: str) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM uploads WHERE tenant = ? ORDER BY created_at", tenant)
+
+    def set_upload_received(self, upload_id: str, received: int) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE uploads SET received = ?, updated_at = ? WHERE id = ?",
+                       (received, time.time(), upload_id))
+
+    def delete_upload(self, tenant: str | None, upload_id: str) -> bool:
+        """Drops the upload and its part file."""
+        with self.transaction() as db:
+            if tenant is None:
+                gone = db.execute("DELETE FROM uploads WHERE id = ?", (upload_id,)).rowcount
+            else:
+                gone = db.execute("DELETE FROM uploads WHERE id = ? AND tenant = ?",
+                                  (upload_id, tenant)).rowcount
+        if gone:
+            self.blobs.upload_path(upload_id).unlink(missing_ok=True)
+        return bool(gone)
+
+    def finish_upload(self, tenant: str, upload_id: str, arrays: dict[str, Any]
+                      ) -> dict[str, Any]:
+        """Moves the complete part file into the blob store and makes it a dataset: the upload
+        row goes and the dataset row comes in one transaction."""
+        row = self.get_upload(tenant, upload_id)
+        if row is None:
+            raise KeyError(upload_id)
+        blob = self.blobs.adopt(self.blobs.upload_path(upload_id))
+        dataset_id = new_id("ds")
+        with self.transaction() as db:
+            db.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+            db.execute("INSERT INTO datasets (id, tenant, name, arrays, blob, size_bytes, "
+                       "created_at) VALUES (?,?,?,?,?,?,?)",
+                       (dataset_id, tenant, row["name"], dumps(arrays), blob, row["received"],
+                        time.time()))
+        return self.get_dataset(tenant, dataset_id)
+
+    def reclaim_uploads(self, max_idle: float) -> list[str]:
+        """Deletes uploads idle for more than ``max_idle`` seconds and part files that have no
+        upload; a part file longer than its recorded size (a chunk cut by a crash) is cut back.
+        Returns the ids of the deleted uploads."""
+        rows = self._all("SELECT id, received, updated_at FROM uploads")
+        now = time.time()
+        expired = [r["id"] for r in rows if now - r["updated_at"] > max_idle]
+        for upload_id in expired:
+            self.delete_upload(None, upload_id)
+        known = {r["id"]: r["received"] for r in rows if r["id"] not in expired}
+        for part in self.blobs.uploads.glob("*.part"):
+            if part.stem not in known:
+                # A part file is created before its row: spare one that is being born.
+                if now - part.stat().st_mtime > 60.0:
+                    part.unlink(missing_ok=True)
+            elif part.stat().st_size > known[part.stem]:
+                with open(part, "rb+") as f:
+                    f.truncate(known[part.stem])
+        return expired
+
     # ---------------------------------------------------------------------- jobs
     def create_job(self, tenant: str, model_id: str, kind: str, spec: dict[str, Any]
                    ) -> dict[str, Any]:
@@ -266,6 +339,9 @@ class Storage:
             db.execute("INSERT INTO jobs (id, tenant, model_id, kind, spec, status, created_at) "
                        "VALUES (?,?,?,?,?,?,?)",
                        (job_id, tenant, model_id, kind, dumps(spec), "queued", now))
+            if spec.get("stream"):
+                db.execute("INSERT INTO job_streams (job_id, max_queue_size) VALUES (?,?)",
+                           (job_id, spec["max_queue_size"]))
             self._event(db, job_id, "status", {"status": "queued"})
         return self.get_job(tenant, job_id)
 
@@ -393,6 +469,72 @@ class Storage:
         db.execute("UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
                    (status, error, time.time(), job_id))
         self._event(db, job_id, "status", {"status": status, "error": error})
+
+    # ------------------------------------------------------------------- streams
+    def get_stream(self, job_id: str) -> dict[str, Any] | None:
+        """A streamed job's queue: ``pushed``, ``consumed``, ``ended``, ``max_queue_size``."""
+        return self._one("SELECT * FROM job_streams WHERE job_id = ?", job_id)
+
+    def push_batch(self, job_id: str, blob: str) -> tuple[str, dict[str, Any]]:
+        """Queues a batch blob unless the queue is full, the data ended or the job finished.
+
+        Returns:
+            ``(outcome, stream)``: outcome "queued", "full", "ended" or the job's terminal
+            status. Unless it is "queued", the caller still owns (and deletes) the blob.
+        """
+        with self.transaction() as db:
+            stream = dict(db.execute("SELECT * FROM job_streams WHERE job_id = ?",
+                                     (job_id,)).fetchone())
+            status = db.execute("SELECT status FROM jobs WHERE id = ?",
+                                (job_id,)).fetchone()["status"]
+            if status in TERMINAL_STATUSES:
+                outcome = status
+            elif stream["ended"]:
+                outcome = "ended"
+            elif stream["pushed"] - stream["consumed"] >= stream["max_queue_size"]:
+                outcome = "full"
+            else:
+                outcome = "queued"
+                db.execute("INSERT INTO job_batches (job_id, seq, blob) VALUES (?,?,?)",
+                           (job_id, stream["pushed"], blob))
+                db.execute("UPDATE job_streams SET pushed = pushed + 1, last_push_at = ? "
+                           "WHERE job_id = ?", (time.time(), job_id))
+                stream["pushed"] += 1
+        return outcome, stream
+
+    def end_stream(self, job_id: str) -> dict[str, Any]:
+        with self.transaction() as db:
+            db.execute("UPDATE job_streams SET ended = 1 WHERE job_id = ?", (job_id,))
+        return self.get_stream(job_id)
+
+    def take_batch(self, job_id: str) -> tuple[str | None, bool]:
+        """The next batch blob of a streamed job (the caller deletes it) and whether the client
+        signalled the end of its data; ``(None, ended)`` when none is waiting."""
+        with self.transaction() as db:
+            stream = db.execute("SELECT consumed, ended FROM job_streams WHERE job_id = ?",
+                                (job_id,)).fetchone()
+            row = db.execute("SELECT blob FROM job_batches WHERE job_id = ? AND seq = ?",
+                             (job_id, stream["consumed"])).fetchone()
+            if row is not None:
+                db.execute("DELETE FROM job_batches WHERE job_id = ? AND seq = ?",
+                           (job_id, stream["consumed"]))
+                db.execute("UPDATE job_streams SET consumed = consumed + 1 WHERE job_id = ?",
+                           (job_id,))
+        return (None if row is None else row["blob"]), bool(stream["ended"])
+
+    def drop_batches(self, job_id: str | None = None) -> int:
+        """Deletes the waiting batches of a job, or (``None``) of every finished job."""
+        with self.transaction() as db:
+            if job_id is None:
+                where = ("job_id IN (SELECT id FROM jobs WHERE status IN "
+                         f"({','.join('?' * len(TERMINAL_STATUSES))}))", TERMINAL_STATUSES)
+            else:
+                where = ("job_id = ?", (job_id,))
+            rows = db.execute(f"SELECT blob FROM job_batches WHERE {where[0]}",
+                              where[1]).fetchall()
+            db.execute(f"DELETE FROM job_batches WHERE {where[0]}", where[1])
+        self.blobs.delete(r["blob"] for r in rows)
+        return len(rows)
 
     # -------------------------------------------------------------------- events
     @staticmethod

@@ -62,6 +62,29 @@ STATEMENTS = (
         data TEXT NOT NULL,
         created_at REAL NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS events_job ON events (job_id, id)",
+    # Chunked dataset uploads in progress: bytes so far in <data_dir>/uploads/<id>.part.
+    """CREATE TABLE IF NOT EXISTS uploads (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        name TEXT,
+        size INTEGER,
+        received INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL)""",
+    # Streamed jobs: batches pushed by the client wait here (as blobs) until the worker
+    # takes them, in `seq` order.
+    """CREATE TABLE IF NOT EXISTS job_streams (
+        job_id TEXT PRIMARY KEY,
+        max_queue_size INTEGER NOT NULL,
+        pushed INTEGER NOT NULL DEFAULT 0,
+        consumed INTEGER NOT NULL DEFAULT 0,
+        ended INTEGER NOT NULL DEFAULT 0,
+        last_push_at REAL)""",
+    """CREATE TABLE IF NOT EXISTS job_batches (
+        job_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        blob TEXT NOT NULL,
+        PRIMARY KEY (job_id, seq))""",
 )
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from numkeras import wire
 from numkeras.callbacks import Callback
 from numkeras.server.storage import Storage
 from numkeras.server.worker import model_state
-from numkeras.server.worker.calls import keras_result, named_outputs
+from numkeras.server.worker.calls import keras_result, named_outputs, split_arrays
 
 
 class JobCancelled(Exception):
@@ -25,6 +26,10 @@ class JobCancelled(Exception):
 
 class ServerGone(Exception):
     """Raised when the server that started this worker has died."""
+
+
+class BatchTimeout(RuntimeError):
+    """A streamed job waited longer than its ``batch_timeout`` for the next batch."""
 
 
 class JobProgress(Callback):
@@ -139,6 +144,63 @@ def _fit_kwargs(spec: dict[str, Any], data: _Datasets) -> dict[str, Any]:
     return kwargs
 
 
+def pushed_batches(storage: Storage, job: dict[str, Any], progress: JobProgress,
+                   poll_interval: float = 0.05) -> Iterator[tuple[Any, ...]]:
+    """The batches a client pushes to a streamed job, as a Keras generator yields them:
+    ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``. It stops at the client's end of data.
+
+    Raises:
+        BatchTimeout: when no batch came for the job's ``batch_timeout`` seconds.
+    """
+    job_id, timeout = job["id"], float(job["spec"]["batch_timeout"])
+    while True:
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            blob, ended = storage.take_batch(job_id)
+            if blob is not None or ended:
+                break
+            progress.check()
+            if time.monotonic() >= deadline:
+                raise BatchTimeout(
+                    f"batch_timeout: no batch arrived for {timeout:g} s (the client stopped "
+                    "pushing batches without signalling the end of its data)")
+            time.sleep(delay)
+            delay = min(delay * 2, poll_interval)
+        if blob is None:
+            return
+        try:
+            arrays = wire.decode_arrays(storage.blobs.read(blob))
+        finally:
+            storage.blobs.delete([blob])
+        parts = [split_arrays(arrays, "x")]
+        if job["kind"] != "predict":
+            parts.append(split_arrays(arrays, "y"))
+            sw = split_arrays(arrays, "sample_weight")
+            if sw is not None:
+                parts.append(sw)
+        yield tuple(parts)
+
+
+def _run_streamed(storage: Storage, job: dict[str, Any], model: Any, progress: JobProgress,
+                  kwargs: dict[str, Any]) -> None:
+    job_id, kind = job["id"], job["kind"]
+    batches = pushed_batches(storage, job, progress)
+    # workers=0: the batches are already queued on the server; read them in this thread.
+    if kind == "fit":
+        history = model.fit(batches, verbose=0, callbacks=[progress], workers=0, **kwargs)
+        state = model_state.save_state(storage, model)
+        storage.finish_job(job_id, "succeeded", history=_history(history), state=state)
+    elif kind == "evaluate":
+        logs = model.evaluate(batches, verbose=0, callbacks=[progress], workers=0,
+                              return_dict=True, **kwargs)
+        storage.finish_job(job_id, "succeeded", result=keras_result(model, logs))
+    else:
+        outputs = model.predict(batches, verbose=0, callbacks=[progress], workers=0, **kwargs)
+        blob = storage.blobs.put(wire.encode_arrays(named_outputs(model, outputs)))
+        storage.finish_job(job_id, "succeeded", result_blob=blob)
+
+
 def run_job(storage: Storage, job: dict[str, Any], parent_pid: int) -> None:
     """Runs a claimed job to its end and records the outcome in the database."""
     job_id, spec, kind = job["id"], job["spec"], job["kind"]
@@ -153,7 +215,9 @@ def run_job(storage: Storage, job: dict[str, Any], parent_pid: int) -> None:
         x, y = data.resolve(spec["x"]), data.resolve(spec.get("y"))
         sw = data.resolve(spec.get("sample_weight"))
         kwargs = _fit_kwargs(spec, data)
-        if kind == "fit":
+        if spec.get("stream"):
+            _run_streamed(storage, job, model, progress, kwargs)
+        elif kind == "fit":
             history = model.fit(x, y, sample_weight=sw, verbose=0, callbacks=[progress],
                                 **kwargs)
             state = model_state.save_state(storage, model)
@@ -171,11 +235,17 @@ def run_job(storage: Storage, job: dict[str, Any], parent_pid: int) -> None:
     except JobCancelled:
         storage.finish_job(job_id, "cancelled", "cancelled at the client's request",
                            history=_history(getattr(model, "history", None)))
+    except BatchTimeout as e:
+        storage.finish_job(job_id, "failed", str(e),
+                           history=_history(getattr(model, "history", None)))
     except Exception as e:
         if not isinstance(e, (ValueError, RuntimeError, TypeError)):
             traceback.print_exc()
         storage.finish_job(job_id, "failed", f"{type(e).__name__}: {e}",
                            history=_history(getattr(model, "history", None)))
+    finally:
+        if spec.get("stream"):
+            storage.drop_batches(job_id)
 
 
 def _history(history: Any) -> dict[str, Any] | None:
