@@ -36,6 +36,7 @@ from numkeras.layers.global_pooling import (
 from numkeras.layers.input_layer import Input, InputLayer
 from numkeras.layers.layer import Layer, Weight
 from numkeras.layers.layer_normalization import LayerNormalization
+from numkeras.layers.masking import Masking
 from numkeras.layers.merge import (
     Add,
     Average,
@@ -58,6 +59,7 @@ from numkeras.layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from numkeras.layers.recurrent import GRU, LSTM, SimpleRNN
 from numkeras.layers.repeat_vector import RepeatVector
 from numkeras.layers.reshape import Reshape
 from numkeras.layers.separable_conv import (
@@ -68,6 +70,7 @@ from numkeras.layers.separable_conv import (
 )
 from numkeras.layers.spatial_dropout import SpatialDropout1D, SpatialDropout2D
 from numkeras.layers.up_sampling import UpSampling1D, UpSampling2D
+from numkeras.layers.wrappers import Bidirectional, TimeDistributed
 from numkeras.layers.zero_padding import ZeroPadding1D, ZeroPadding2D
 from numkeras.utils.generic_utils import deserialize_keras_object, serialize_keras_object
 

@@ -1,0 +1,92 @@
+"""LSTM training speed: the [engine-speed] lstm model on numkeras, and on PyTorch in the same
+run when ``import torch`` works.
+
+Model: Input(50, 32) -> LSTM(64) -> Dense(1); Adam, mse, batch 64, 4096 random samples; one
+warm-up epoch, then the median of ``--repeat`` timed epochs. Prints samples/s and the
+numkeras / torch ratio. ``--threads N`` limits both to N threads (BLAS through threadpoolctl,
+``torch.set_num_threads``): the per-step recurrent products are small, and on a busy machine
+multi-threaded BLAS on them stalls.
+
+    python bench/bench_lstm.py [--repeat 3] [--no-torch] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import common  # noqa: E402
+
+SPEC = common.SPECS["lstm"]
+
+
+def build_numkeras():
+    import numkeras.engine as keras
+
+    inputs = keras.Input(shape=SPEC.input_shape)
+    h = keras.layers.LSTM(64)(inputs)
+    outputs = keras.layers.Dense(SPEC.output_units)(h)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.Adam(), loss=SPEC.loss)
+    return model
+
+
+def epoch_seconds(fit_epoch, repeat: int) -> tuple[float, float]:
+    """(warm-up epoch, median of ``repeat`` epochs) in seconds."""
+    warmup = common.timed(fit_epoch)
+    return warmup, float(np.median([common.timed(fit_epoch) for _ in range(repeat)]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if args.threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)
+    x, y = common.make_data("lstm", SPEC.samples)
+    bs = SPEC.batch_size
+    threads = "" if args.threads is None else f", {args.threads} thread(s)"
+    print(f"lstm: {SPEC.samples} samples, batch {bs}, {common.core_count()} cores{threads}")
+
+    start = time.perf_counter()
+    model = build_numkeras()
+    warm, nk = epoch_seconds(lambda: model.fit(x, y, batch_size=bs, epochs=1, verbose=0),
+                             args.repeat)
+    print(f"numkeras  train {SPEC.samples / nk:9.0f} samples/s  (epoch {nk:.3f} s, warm-up "
+          f"{warm:.2f} s, build+all {time.perf_counter() - start:.1f} s)")
+
+    if args.no_torch:
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+    from torch_peer import TorchRunner
+
+    runner = TorchRunner()
+    try:
+        version = runner.load()
+    except ImportError:
+        print("torch     not installed: no comparison")
+        return
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    net = runner.build("lstm")
+    warm, th = epoch_seconds(lambda: runner.fit_epoch(net, x, y, bs), args.repeat)
+    print(f"torch {version}  train {SPEC.samples / th:9.0f} samples/s  (epoch {th:.3f} s, "
+          f"warm-up {warm:.2f} s, {runner.info()['num_threads']} threads)")
+    print(f"ratio numkeras / torch: {th / nk:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
