@@ -152,12 +152,16 @@ class CompiledMetrics:
         if self.objects is not None:
             return
         self.objects = []
+        seen: set[int] = set()
         for i, specs in enumerate(self.specs):
             objs = []
             for name, identifier, _ in specs:
                 yt_shape = None if y_true[i] is None else y_true[i].shape
                 metric = metrics_module.resolve(identifier, yt_shape, y_pred[i].shape,
                                                 loss=losses[i] if i < len(losses) else None)
+                if id(metric) in seen:  # one Metric instance listed for several outputs
+                    metric = type(metric).from_config(metric.get_config())
+                seen.add(id(metric))
                 metric._display_name = name
                 objs.append(metric)
             self.objects.append(objs)

@@ -153,6 +153,8 @@ def standardize_sample_weights(model: Any, sample_weight: Any, modes: list[str |
                     f"sample_weight for output {name!r} has shape {arr.shape}, but the targets "
                     f"have {yv.shape[:2]} samples and timesteps."
                 )
+        elif arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]  # (samples, 1) is read as (samples,), as tf-keras does
         elif arr.ndim != 1:
             raise ValueError(
                 f"Found a sample_weight array with shape {arr.shape} for output {name!r}. In "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from typing import Any, NamedTuple
@@ -18,7 +19,7 @@ from numkeras.engine.ops import activations as act_ops
 from numkeras.engine.updates import apply_gradients
 from numkeras.graph.functional import Functional
 from numkeras.graph.keras_tensor import KerasTensor
-from numkeras.utils.data_utils import BatchSource, unpack_x_y_sample_weight
+from numkeras.utils.data_utils import BatchSource, Sequence, unpack_x_y_sample_weight
 
 _COMPILE_EXTRAS = {"run_eagerly", "steps_per_execution", "jit_compile", "pss_evaluation_shards"}
 _SPARSE_LOSSES = ("sparse_categorical_crossentropy",)
@@ -140,8 +141,8 @@ class Model(Functional):
             self.compiled_metrics.reset()
 
     def reset_states(self) -> None:
-        for layer in self.layers:
-            if hasattr(layer, "reset_states") and layer is not self:
+        for layer in self.layers:  # as Keras: only stateful layers hold states to reset
+            if getattr(layer, "stateful", False) and layer is not self:
                 layer.reset_states()
 
     # --------------------------------------------------------------- execution
@@ -296,6 +297,8 @@ class Model(Functional):
     # --------------------------------------------------------------- data prep
     def _prepare_arrays(self, x: Any, y: Any, sample_weight: Any, class_weight: Any,
                         method: str) -> tuple[list, list, list, int]:
+        if x is None:
+            raise ValueError(f"{method}: `x` (the input data) is required.")
         xs = da.standardize_x(self, x)
         sparse = self._sparse_flags(self.compiled_loss)
         if y is None:
@@ -329,25 +332,27 @@ class Model(Functional):
 
     def _array_batches(self, arrays: tuple[list, list, list], n: int, batch_size: int,
                        shuffle: Any, steps: int | None) -> Iterator[tuple[list, list, list]]:
-        """One epoch of batches (or ``steps`` batches, wrapping around the data)."""
+        """One pass over the data in batches, stopping after ``steps`` batches if given.
+
+        As in tf-keras, ``steps`` beyond the data do not wrap around: the pass just ends.
+        """
         xs, ys, sws = arrays
-        if steps is None:
-            order = da.batch_order(n, batch_size, shuffle, self._rng)
-            for start in range(0, n, batch_size):
-                idx = order[start:start + batch_size]
-                if not shuffle:
-                    idx = slice(start, start + batch_size)
-                yield da.take(xs, idx), da.take(ys, idx), da.take(sws, idx)
-            return
-        produced = 0
-        while produced < steps:
-            order = da.batch_order(n, batch_size, shuffle, self._rng)
-            for start in range(0, n, batch_size):
-                idx = order[start:start + batch_size]
-                yield da.take(xs, idx), da.take(ys, idx), da.take(sws, idx)
-                produced += 1
-                if produced >= steps:
-                    return
+        order = da.batch_order(n, batch_size, shuffle, self._rng)
+        for k, start in enumerate(range(0, n, batch_size)):
+            if steps is not None and k >= steps:
+                return
+            idx = order[start:start + batch_size] if shuffle else slice(start, start + batch_size)
+            yield da.take(xs, idx), da.take(ys, idx), da.take(sws, idx)
+
+    def _array_stream(self, arrays: tuple[list, list, list], n: int, batch_size: int,
+                      shuffle: Any) -> Iterator[tuple[list, list, list]]:
+        """Pass after pass over the data (reshuffled per pass): fit with ``steps_per_epoch``.
+
+        The stream goes on across epochs, as tf-keras's does, so an epoch of
+        ``steps_per_epoch`` batches starts where the previous one stopped.
+        """
+        while True:
+            yield from self._array_batches(arrays, n, batch_size, shuffle, None)
 
     # --------------------------------------------------------------------- fit
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None,
@@ -372,10 +377,16 @@ class Model(Functional):
         epochs = _check_int(epochs, "epochs", minimum=0)
         initial_epoch = _check_int(initial_epoch, "initial_epoch", minimum=0)
         batch_size = _check_batch_size(batch_size)
-        _check_int(max_queue_size, "max_queue_size", minimum=1)
-        _check_int(workers, "workers", minimum=0)
+        max_queue_size, workers, use_multiprocessing = _check_queue_args(
+            max_queue_size, workers, use_multiprocessing)
         if steps_per_epoch is not None:
             steps_per_epoch = _check_int(steps_per_epoch, "steps_per_epoch", minimum=1)
+        if validation_steps is not None:
+            validation_steps = _check_int(validation_steps, "validation_steps", minimum=1)
+        if isinstance(validation_split, bool) or not isinstance(
+                validation_split, (int, float, np.integer, np.floating)):
+            raise ValueError(f"fit: validation_split must be a float in [0, 1), got "
+                             f"{validation_split!r}.")
         if shuffle not in (True, False, "batch") and not isinstance(shuffle, (bool, np.bool_)):
             raise ValueError(f"fit: shuffle must be True, False or 'batch', got {shuffle!r}.")
         validate_on = _validation_schedule(validation_freq)
@@ -401,7 +412,8 @@ class Model(Functional):
                 for batch in source.epoch(steps):
                     yield self._standardize_batch(batch, class_weight, "fit")
         else:
-            xs, ys, sws, n = self._prepare_arrays(x, y, sample_weight, class_weight, "fit")
+            # class_weight weighs the training samples only, not those split off to validate.
+            xs, ys, sws, n = self._prepare_arrays(x, y, sample_weight, None, "fit")
             if validation_split and validation_data is None:
                 at = da.split_at(float(validation_split), n)
                 validation_data = (da.take(xs, slice(at, None)), da.take(ys, slice(at, None)),
@@ -412,14 +424,19 @@ class Model(Functional):
                 n = at
             elif validation_split:
                 da.split_at(float(validation_split), n)
+            sws = da.apply_class_weight(class_weight, ys, sws)
             if n == 0:
                 raise ValueError("fit: the training data is empty (0 samples).")
             bs = batch_size or 32
             steps = steps_per_epoch or math.ceil(n / bs)
             n_samples = n
+            stream = (None if steps_per_epoch is None
+                      else self._array_stream((xs, ys, sws), n, bs, shuffle))
 
             def epoch_batches() -> Iterator[tuple[list, list, list]]:
-                return self._array_batches((xs, ys, sws), n, bs, shuffle, steps_per_epoch)
+                if stream is None:
+                    return self._array_batches((xs, ys, sws), n, bs, shuffle, None)
+                return itertools.islice(stream, steps_per_epoch)
 
         do_validation = validation_data is not None
         val_run = self._validation_runner(validation_data, validation_steps, batch_size,
@@ -469,6 +486,7 @@ class Model(Functional):
         if validation_data is None:
             return None
         if da.is_generator_like(validation_data):
+            _check_generator_steps(validation_data, validation_steps, "validation_steps", "fit")
             source = BatchSource(validation_data, workers=workers,
                                  use_multiprocessing=use_multiprocessing,
                                  max_queue_size=max_queue_size, shuffle=False,
@@ -503,7 +521,7 @@ class Model(Functional):
 
         def run_arrays(cbks: Any) -> dict[str, float]:
             batches = self._array_batches((vx, vy, vsw), n, bs, False, validation_steps)
-            return self._test_loop(batches, cbks, validation_steps or math.ceil(n / bs))
+            return self._test_loop(batches, cbks, _pass_steps(n, bs, validation_steps))
 
         return run_arrays
 
@@ -538,6 +556,8 @@ class Model(Functional):
         self._assert_compiled("evaluate")
         verbose = _check_verbose(verbose, "evaluate")
         batch_size = _check_batch_size(batch_size)
+        max_queue_size, workers, use_multiprocessing = _check_queue_args(
+            max_queue_size, workers, use_multiprocessing)
         if steps is not None:
             steps = _check_int(steps, "steps", minimum=1)
         source = None
@@ -545,6 +565,7 @@ class Model(Functional):
             if y is not None or sample_weight is not None:
                 raise ValueError("evaluate: `y` and `sample_weight` are not supported when using "
                                  "a generator or Sequence as input.")
+            _check_generator_steps(x, steps, "steps", "evaluate")
             source = BatchSource(x, workers=workers, use_multiprocessing=use_multiprocessing,
                                  max_queue_size=max_queue_size, shuffle=False, steps=steps,
                                  epochs_hint=1)
@@ -554,7 +575,7 @@ class Model(Functional):
         else:
             xs, ys, sws, n = self._prepare_arrays(x, y, sample_weight, None, "evaluate")
             bs = batch_size or 32
-            n_steps = steps or math.ceil(n / bs)
+            n_steps = _pass_steps(n, bs, steps)
             batches = self._array_batches((xs, ys, sws), n, bs, False, steps)
         cbks = callbacks_module.CallbackList(
             _check_callbacks(callbacks), add_progbar=verbose != 0, model=self, verbose=verbose,
@@ -579,10 +600,13 @@ class Model(Functional):
         """
         verbose = _check_verbose(verbose, "predict")
         batch_size = _check_batch_size(batch_size)
+        max_queue_size, workers, use_multiprocessing = _check_queue_args(
+            max_queue_size, workers, use_multiprocessing)
         if steps is not None:
             steps = _check_int(steps, "steps", minimum=1)
         source = None
         if da.is_generator_like(x):
+            _check_generator_steps(x, steps, "steps", "predict")
             source = BatchSource(x, workers=workers, use_multiprocessing=use_multiprocessing,
                                  max_queue_size=max_queue_size, shuffle=False, steps=steps,
                                  epochs_hint=1)
@@ -595,7 +619,7 @@ class Model(Functional):
             xs = da.standardize_x(self, x)
             n = da.check_cardinality([xs])
             bs = batch_size or 32
-            n_steps = steps or math.ceil(n / bs)
+            n_steps = _pass_steps(n, bs, steps)
             batches = (b[0] for b in self._array_batches((xs, [], []), n, bs, False, steps))
         cbks = callbacks_module.CallbackList(
             _check_callbacks(callbacks), add_progbar=verbose != 0, model=self, verbose=verbose,
@@ -647,7 +671,13 @@ class Model(Functional):
         return logs if return_dict else self._results(logs)
 
     def predict_on_batch(self, x: Any) -> Any:
-        """Outputs for one batch of samples."""
+        """Outputs for one batch of samples.
+
+        Raises:
+            ValueError: for input data that does not fit the model.
+        """
+        if x is None:
+            raise ValueError("predict_on_batch: `x` (the input data) is required.")
         xs = da.standardize_x(self, x)
         outs, _ = self._runner.forward(xs, training=False)
         return self._format_outputs(outs)
@@ -794,6 +824,35 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}, got {value}.")
     return int(value)
+
+
+def _pass_steps(n: int, batch_size: int, steps: int | None) -> int:
+    """Batches in one pass over ``n`` samples, capped by ``steps``."""
+    batches = math.ceil(n / batch_size)
+    return batches if steps is None else min(steps, batches)
+
+
+def _check_queue_args(max_queue_size: Any, workers: Any,
+                      use_multiprocessing: Any) -> tuple[int, int, bool]:
+    max_queue_size = _check_int(max_queue_size, "max_queue_size", minimum=1)
+    workers = _check_int(workers, "workers", minimum=0)
+    if not isinstance(use_multiprocessing, (bool, np.bool_)) and not (
+            isinstance(use_multiprocessing, int) and use_multiprocessing in (0, 1)):
+        raise ValueError(f"`use_multiprocessing` must be True or False, got "
+                         f"{use_multiprocessing!r}.")
+    return max_queue_size, workers, bool(use_multiprocessing)
+
+
+def _check_generator_steps(data: Any, steps: int | None, name: str, method: str) -> None:
+    """A plain generator has no length: ``steps`` must say how many batches to draw."""
+    is_sequence = isinstance(data, Sequence) or (hasattr(data, "__len__")
+                                                 and hasattr(data, "__getitem__"))
+    if steps is None and not is_sequence:
+        raise ValueError(
+            f"{method}: `{name}=None` is only valid for a generator based on the "
+            f"`keras.utils.Sequence` class. Please specify `{name}` or use the "
+            "`keras.utils.Sequence` class."
+        )
 
 
 def _check_batch_size(batch_size: Any) -> int | None:
