@@ -172,7 +172,7 @@ class CompiledMetrics:
             if y_true[i] is None:
                 continue
             for (_, _, weighted), metric in zip(specs, self.objects[i], strict=True):
-                sw = sample_weights[i] if weighted else masks[i]
+                sw = _masked_weights(sample_weights[i], masks[i]) if weighted else masks[i]
                 metric.update_state(y_true[i], y_pred[i], sample_weight=sw)
 
     def results(self) -> list[tuple[str, float]]:
@@ -184,6 +184,18 @@ class CompiledMetrics:
         for objs in self.objects or []:
             for m in objs:
                 m.reset_state()
+
+
+def _masked_weights(sw: np.ndarray | None, mask: np.ndarray | None) -> np.ndarray | None:
+    """Weighted metrics see sample weights times the output mask, as in tf-keras."""
+    if mask is None:
+        return sw
+    mask = mask.astype(np.float32)
+    if sw is None:
+        return mask
+    if sw.ndim < mask.ndim:
+        sw = sw.reshape(sw.shape + (1,) * (mask.ndim - sw.ndim))
+    return sw * mask
 
 
 def _unique(name: str, taken: set[str]) -> str:

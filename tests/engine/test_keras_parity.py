@@ -121,3 +121,14 @@ def test_nadam_fit_runs_with_the_eager_update_rule():
     assert list(history.history) == list(ref["history"])
     # Same first steps as tf-keras's, then the documented divergence; it still trains.
     assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_weighted_metrics_under_an_output_mask_weigh_by_sample_weight_times_mask():
+    ref, npz, model, *_ = _run("rnn_options")
+    model.compile(model.optimizer, "mse", metrics=["mae"], weighted_metrics=["mae"],
+                  sample_weight_mode="temporal")
+    x = _arrays(npz, "eval_x", ref["inputs"], ref["x_format"])
+    y = _arrays(npz, "eval_y", ref["outputs"], ref.get("y_format", "array"))
+    result = model.evaluate(x, y, sample_weight=npz["eval_sample_weight"], verbose=0)
+    np.testing.assert_allclose(result, ref["checks"]["evaluate_with_weighted_metrics_mae"],
+                               rtol=2e-5, atol=1e-6)
