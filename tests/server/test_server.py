@@ -508,3 +508,23 @@ def test_hdf5_export_and_import(api, tmp_path) -> None:
     assert_error(api.post("/models/hdf5", content=b""), 400)
     assert_error(api.get("/models/mdl_nope/hdf5"), 404)
     assert state(api) == before
+
+
+
+def test_get_weights_while_fit_jobs_replace_them(api) -> None:
+    """Reading weights while jobs keep replacing them never fails: each answer is one whole
+    version (a finishing job unlinks the blob a reader may be about to open)."""
+    model_id = create_model(api)
+    x, y = data(64)
+    ds = upload(api, x=x, y=y)
+    job = {"kind": "fit", "model_id": model_id, "x": ref(ds, "x"), "y": ref(ds, "y"),
+           "epochs": 1, "batch_size": 64}
+    ids = [api.post("/jobs", json=job).json()["id"] for _ in range(4)]
+    versions = set()
+    n_weights = len(get_weights(api, model_id))
+    while any(api.get(f"/jobs/{i}").json()["status"] in ("queued", "running") for i in ids):
+        r = api.get(f"/models/{model_id}/weights")
+        assert r.status_code == 200, r.text
+        assert len(wire.decode_arrays(r.content)) == n_weights
+        versions.add(r.headers["X-Model-Version"])
+    assert all(wait_job(api, i)["status"] == "succeeded" for i in ids)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -124,11 +125,26 @@ async def compile_model(model_id: str, body: CompileRequest, storage: StorageDep
 
 @router.get("/{model_id}/weights", response_class=FileResponse,
             responses={200: {"content": {wire.NPZ_MEDIA_TYPE: {}}}})
-def get_weights(model_id: str, storage: StorageDep, tenant: TenantDep) -> FileResponse:
+def get_weights(model_id: str, storage: StorageDep, tenant: TenantDep) -> StreamingResponse:
     """``get_weights()`` as an npz body: ``arr_0``, ``arr_1``, ... in Keras's weight order."""
-    row = _model(storage, tenant, model_id)
-    return FileResponse(storage.blobs.path(row["weights_blob"]), media_type=wire.NPZ_MEDIA_TYPE,
-                        headers={"X-Model-Version": str(row["version"])})
+    for _ in range(5):
+        row = _model(storage, tenant, model_id)
+        try:
+            # Opened now: a job that finishes meanwhile replaces (and unlinks) the blob, and the
+            # open file keeps this version readable to the end of the response.
+            f = open(storage.blobs.path(row["weights_blob"]), "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            continue  # replaced between reading the row and opening it: read the new row
+        return StreamingResponse(_chunks(f), media_type=wire.NPZ_MEDIA_TYPE,
+                                 headers={"X-Model-Version": str(row["version"])})
+    raise ApiError(409, f"The weights of model {model_id!r} are being replaced by a job; "
+                        "retry the request.")
+
+
+def _chunks(f: Any, size: int = 1 << 20) -> Iterator[bytes]:
+    with f:
+        while chunk := f.read(size):
+            yield chunk
 
 
 @router.get("/{model_id}/hdf5", response_class=FileResponse,
