@@ -13,14 +13,22 @@ def _serve(args: argparse.Namespace) -> int:
 
     from numkeras.server import Settings, create_app
     from numkeras.server.storage import Storage
+    from numkeras.server.storage.lock import DataDirLocked, lock_data_dir
 
+    try:
+        # A clean refusal before anything touches the data dir; the app takes the lock for
+        # good when it starts.
+        lock_data_dir(args.data_dir).close()
+    except DataDirLocked as e:
+        print(f"numkeras: error: {e}", file=sys.stderr)
+        return 2
     settings = Settings(data_dir=args.data_dir, host=args.host, port=args.port,
                         workers=(args.workers if args.workers is not None
                                  else max(1, os.cpu_count() or 1)),
                         call_workers=args.call_workers,
                         max_request_bytes=int(args.max_request_mb * (1 << 20)),
                         max_upload_bytes=int(args.max_upload_mb * (1 << 20)),
-                        upload_expiry=args.upload_expiry)
+                        upload_expiry=args.upload_expiry, cors_origins=args.cors_origin or [])
     storage = Storage(settings.data_dir)
     if storage.count_keys() == 0:
         _, key = storage.create_key("default")
@@ -61,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="largest dataset a chunked upload may assemble, in MiB")
     serve.add_argument("--upload-expiry", type=float, default=86400.0,
                        help="seconds after its last chunk that an unfinished upload is deleted")
+    serve.add_argument("--cors-origin", action="append", metavar="ORIGIN",
+                       help="a browser origin allowed to call the API, e.g. "
+                            "https://app.example.com (repeatable); CORS is off without it")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(run=_serve)
 

@@ -152,21 +152,23 @@ class Connection:
         This is the one place that sends dataset bytes: a body up to one chunk goes in one
         request; a larger one through the server's chunked upload when it offers one (each
         chunk halved on a 413, for servers with a small request limit), else in one request.
+        The npz body is streamed from the arrays' memory (``wire.NpzStream``), one chunk at
+        a time.
         """
-        body = wire.encode_arrays(arrays)
+        body = wire.NpzStream(arrays)
         bar = (Progbar(len(body), verbose=1, unit_name="byte")
                if verbose and len(body) >= _PROGRESS_MIN_BYTES else None)
         if len(body) > self.chunk_bytes:
             dataset_id = self._upload_chunked(body, bar)
             if dataset_id is not None:
                 return dataset_id
-        dataset_id = self.json("POST", "/datasets", content=body,
+        dataset_id = self.json("POST", "/datasets", content=body.getvalue(),
                                headers={"Content-Type": wire.NPZ_MEDIA_TYPE})["id"]
         if bar is not None:
             bar.update(len(body))
         return dataset_id
 
-    def _upload_chunked(self, body: bytes, bar: Progbar | None) -> str | None:
+    def _upload_chunked(self, body: wire.NpzStream, bar: Progbar | None) -> str | None:
         """The chunked upload; None if the server has no such route."""
         try:
             response = self.http.post("/datasets/uploads", json={"size": len(body)})
@@ -176,12 +178,12 @@ class Connection:
             return None
         check(response)
         upload = response.json()
-        view, offset, size = memoryview(body), 0, self.chunk_bytes
+        offset, size = 0, self.chunk_bytes
         try:
             while offset < len(body):
                 response = self.http.put(
                     f"/datasets/uploads/{upload['id']}", params={"offset": offset},
-                    content=bytes(view[offset:offset + size]),
+                    content=body.read(offset, size),
                     headers={"Content-Type": "application/octet-stream"})
                 if response.status_code == 413 and size > _MIN_CHUNK:
                     size //= 2

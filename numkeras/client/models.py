@@ -34,6 +34,10 @@ _COMPILE_EXTRAS = {"run_eagerly", "steps_per_execution", "jit_compile", "pss_eva
 _PASSIVE_CALLBACKS = (callbacks_module.History, callbacks_module.ProgbarLogger,
                       callbacks_module.BaseLogger)
 _TERMINAL = ("succeeded", "failed", "cancelled")
+# Built-in callbacks that are pure configuration: a fit with no other active callback sends
+# them to the server, which runs them in the job (one job, not one per epoch).
+_SERVER_CALLBACKS = (callbacks_module.EarlyStopping, callbacks_module.ReduceLROnPlateau,
+                     callbacks_module.TerminateOnNaN)
 
 
 class Model(Functional):
@@ -62,7 +66,6 @@ class Model(Functional):
         self._id: str | None = None
         self._is_compiled = False
         self._metrics_names: list[str] = []
-        self._compile_request: dict[str, Any] = {}
         self._server_lr: float | None = None
 
     # -------------------------------------------------------------- the server
@@ -96,8 +99,7 @@ class Model(Functional):
             self._is_compiled = True
             self._metrics_names = list(info["metrics_names"])
             config = info["training_config"] or {}
-            self._compile_request = {"optimizer": config.get("optimizer_config", "rmsprop")}
-            self.optimizer = optimizers.get(self._compile_request["optimizer"])
+            self.optimizer = optimizers.get(config.get("optimizer_config", "rmsprop"))
             self._server_lr = _learning_rate(self.optimizer)
         return self
 
@@ -137,7 +139,6 @@ class Model(Functional):
         result = self.connection.json("PUT", self._path("/compile"), json=request)
         self.optimizer = opt
         self._server_lr = _learning_rate(opt)
-        self._compile_request = request
         self._metrics_names = list(result["metrics_names"])
         self._is_compiled = True
 
@@ -155,14 +156,21 @@ class Model(Functional):
                                f"`model.compile(optimizer, loss)` before `{method}`.")
 
     def _sync_learning_rate(self) -> None:
-        """Sends a learning rate a callback changed. The server's compile starts a fresh
-        optimizer, so the optimizer's slots (momenta) restart at this point."""
+        """Sends a learning rate a callback changed; the optimizer keeps its state (momenta
+        and iterations), as in Keras."""
         lr = _learning_rate(self.optimizer)
         if lr is None or lr == self._server_lr:
             return
-        request = dict(self._compile_request, optimizer=optimizers.serialize(self.optimizer))
-        self.connection.json("PUT", self._path("/compile"), json=request)
-        self._compile_request, self._server_lr = request, lr
+        self.connection.json("PATCH", self._path("/optimizer"), json={"learning_rate": lr})
+        self._server_lr = lr
+
+    def _fetch_learning_rate(self) -> None:
+        """Takes the learning rate a server-side callback left (``ReduceLROnPlateau``)."""
+        config = self.connection.json("GET", self._path())["training_config"] or {}
+        lr = config.get("optimizer_config", {}).get("config", {}).get("learning_rate")
+        if lr is not None and self.optimizer is not None:
+            self.optimizer.learning_rate = float(lr)
+            self._server_lr = _learning_rate(self.optimizer)
 
     # ------------------------------------------------------------------ jobs
     def _run_job(self, spec: dict[str, Any], on_event: Callable[[str, dict], None],
@@ -259,6 +267,7 @@ class Model(Functional):
         if kwargs:
             raise TypeError(f"fit: unrecognized keyword arguments: {sorted(kwargs)}")
         self._assert_compiled("fit")
+        self._sync_learning_rate()
         verbose = _check_verbose(verbose, "fit")
         cb_list = _check_callbacks(callbacks)
         conn = self.connection
@@ -319,24 +328,45 @@ class Model(Functional):
                 verbose=verbose, epochs=epochs, steps=steps, samples=samples,
                 batch_size=batch_size or (32 if samples else None), do_validation=do_validation,
                 metrics=names + [f"val_{m}" for m in names] if do_validation else names)
+            on_server = [cb for cb in cb_list if type(cb) in _SERVER_CALLBACKS]
             stepwise = (feed is not None or val_feed is not None
-                        or any(not isinstance(cb, _PASSIVE_CALLBACKS) for cb in cb_list))
+                        or any(not isinstance(cb, (*_PASSIVE_CALLBACKS, *_SERVER_CALLBACKS))
+                               for cb in cb_list))
+            if stepwise:
+                on_server = []
+            elif on_server:
+                args["callbacks"] = [_callback_config(cb) for cb in on_server]
+                # Here they only follow the events (attributes such as ``stopped_epoch`` and
+                # their messages); the server's run is the one that acts on the model.
+                shadow = _ShadowModel(self.optimizer)
+                for cb in on_server:
+                    cb.set_model(shadow)
             self.stop_training = False
             cbks.on_train_begin()
             logs = (self._fit_by_epoch(args, cbks, feed, val_feed, initial_epoch, epochs, verbose)
-                    if stepwise else self._fit_one_job(args, cbks, initial_epoch, epochs))
+                    if stepwise else self._fit_one_job(args, cbks, initial_epoch, epochs,
+                                                       eager_begin=not on_server))
             cbks.on_train_end(logs)
+            if on_server:
+                for cb in on_server:
+                    cb.set_model(self)
+                stored = self.history.epoch if self.history is not None else []
+                self.stop_training = len(stored) < epochs - initial_epoch
+                if any(isinstance(cb, callbacks_module.ReduceLROnPlateau) for cb in on_server):
+                    self._fetch_learning_rate()
         finally:
             for f in (feed, val_feed):
                 if f is not None:
                     f.close()
         return self.history
 
-    def _fit_events(self, cbks: Any, state: dict[str, Any], defer: bool = False
-                    ) -> Callable[[str, dict], None]:
+    def _fit_events(self, cbks: Any, state: dict[str, Any], defer: bool = False,
+                    eager_begin: bool = True) -> Callable[[str, dict], None]:
         """Drives the callbacks from a fit job's events. Batch events come throttled (the
         server sends a few per second); with ``defer`` an epoch's end waits for the job to
-        end, so that callbacks see the model with that epoch's weights."""
+        end, so that callbacks see the model with that epoch's weights. Without
+        ``eager_begin`` (a server-side callback may stop the fit) an epoch begins here at its
+        first event rather than at the previous epoch's end."""
         def on_event(kind: str, data: dict[str, Any]) -> None:
             if kind == "batch" and data.get("phase") == "fit":
                 epoch = data.get("epoch")
@@ -354,7 +384,7 @@ class Model(Functional):
                 if not defer:
                     self._end_epoch(cbks, state)
                     # The next epoch starts now on the server: its progress bar too.
-                    if data["epoch"] + 1 < (cbks.params.get("epochs") or 0):
+                    if eager_begin and data["epoch"] + 1 < (cbks.params.get("epochs") or 0):
                         state["epoch"] = data["epoch"] + 1
                         cbks.on_epoch_begin(data["epoch"] + 1)
         return on_event
@@ -373,11 +403,12 @@ class Model(Functional):
         cbks.on_epoch_end(epoch, logs)
 
     def _fit_one_job(self, args: dict[str, Any], cbks: Any, initial_epoch: int,
-                     epochs: int) -> dict[str, Any]:
+                     epochs: int, eager_begin: bool = True) -> dict[str, Any]:
         state: dict[str, Any] = {"epoch": initial_epoch}
         cbks.on_epoch_begin(initial_epoch)
         job_id = self._run_job({**_drop_none(args), "epochs": epochs,
-                                "initial_epoch": initial_epoch}, self._fit_events(cbks, state))
+                                "initial_epoch": initial_epoch},
+                               self._fit_events(cbks, state, eager_begin=eager_begin))
         stored = self.connection.json("GET", f"/jobs/{job_id}/history")
         if self.history is not None:
             self.history.history = finite(stored["history"])
@@ -542,6 +573,7 @@ class Model(Functional):
         """
         self._assert_compiled("train_on_batch")
         _check_reset_metrics(reset_metrics, "train_on_batch")
+        self._sync_learning_rate()
         cw = _class_weight(class_weight)
         result = self._on_batch("train_on_batch", x, y, sample_weight,
                                 {"class_weight": json.dumps(cw)} if cw else None).json()
@@ -828,6 +860,50 @@ def _read_h5_weights(filepath: Any, layer_names: list[str], by_name: bool
                          f"model has {len(layer_names)} layers with weights.")
     return [(model_name, values) for model_name, (_, values)
             in zip(layer_names, stored, strict=True)]
+
+
+class _ShadowModel:
+    """What a server-side callback sees in the client while it follows a job's events: the
+    learning rate (a copy) and ``stop_training``; weights stay on the server."""
+
+    def __init__(self, optimizer: Any) -> None:
+        lr = _learning_rate(optimizer)
+        self.optimizer = type("Optimizer", (), {"learning_rate": lr})()
+        self.stop_training = False
+
+    def get_weights(self) -> list[np.ndarray]:
+        return []
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        pass
+
+
+def _number(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
+def _callback_config(cb: Any) -> dict[str, Any]:
+    """A built-in callback as the server's ``{"class_name", "config"}``. ``verbose`` is 0
+    there: its messages are printed here, where the callback follows the events."""
+    name = type(cb).__name__
+    if isinstance(cb, callbacks_module.EarlyStopping):
+        maximize = cb.monitor_op is np.greater
+        config = {"monitor": cb.monitor, "min_delta": abs(float(cb.min_delta)),
+                  "patience": _number(cb.patience), "mode": "max" if maximize else "min",
+                  "baseline": None if cb.baseline is None else float(cb.baseline),
+                  "restore_best_weights": bool(cb.restore_best_weights),
+                  "start_from_epoch": _number(cb.start_from_epoch)}
+    elif isinstance(cb, callbacks_module.ReduceLROnPlateau):
+        config = {"monitor": cb.monitor, "factor": float(cb.factor),
+                  "patience": _number(cb.patience), "mode": cb.mode,
+                  "min_delta": float(cb.min_delta), "cooldown": _number(cb.cooldown),
+                  "min_lr": float(cb.min_lr)}
+    else:
+        config = {}
+    return {"class_name": name, "config": {**config, **({"verbose": 0} if config else {})}}
 
 
 def _learning_rate(optimizer: Any) -> float | None:

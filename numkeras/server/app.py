@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -18,15 +21,27 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from numkeras.server.dependencies import get_tenant
 from numkeras.server.errors import ApiError
 from numkeras.server.routers import datasets, health, jobs, models
+from numkeras.server.schemas import Error
 from numkeras.server.settings import Settings
 from numkeras.server.storage import Storage
+from numkeras.server.storage.lock import lock_data_dir
 from numkeras.server.worker.executor import LocalExecutor
 
 log = logging.getLogger("numkeras.server")
 
 _CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
           409: "conflict", 413: "request_too_large", 415: "unsupported_media_type",
-          422: "invalid_argument", 429: "too_many_requests", 503: "unavailable"}
+          422: "invalid_argument", 429: "too_many_requests", 503: "unavailable",
+          507: "insufficient_storage"}
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _storage_full(exc: BaseException) -> bool:
+    """A write failed because the disk (or the file size limit) is full."""
+    if isinstance(exc, OSError):
+        return exc.errno in _FULL
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
 
 
 def _error(status: int, message: str, argument: str | None = None,
@@ -125,6 +140,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        lock = lock_data_dir(settings.data_dir)  # before anything touches the data dir
         storage = Storage(settings.data_dir)
         storage.blobs.clear_temp()
         interrupted = storage.fail_interrupted_jobs()
@@ -142,6 +158,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             sweeper.cancel()
             executor.stop()
+            lock.close()
 
     app = FastAPI(title="numkeras", version=_version(), lifespan=lifespan,
                   description="Keras 2 training as a service: models, datasets and jobs "
@@ -163,6 +180,17 @@ def create_app(settings: Settings) -> FastAPI:
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return _error(*_validation_message(exc))
 
+    @app.exception_handler(OSError)
+    @app.exception_handler(sqlite3.OperationalError)
+    async def storage_error(request: Request, exc: Exception) -> JSONResponse:
+        # Writers clean up after themselves (temp files unlinked, chunks cut back, transactions
+        # rolled back), so a full disk refuses the request and leaves the stored data as it was.
+        if _storage_full(exc):
+            log.error("%s %s: the data dir is full: %s", request.method, request.url.path, exc)
+            return _error(507, "The server's storage is full; nothing was stored. Free space "
+                               "(delete datasets or models) or retry later.")
+        return await internal_error(request, exc)
+
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error in %s %s", request.method, request.url.path)
@@ -172,10 +200,20 @@ def create_app(settings: Settings) -> FastAPI:
     v1 = APIRouter(prefix="/v1")
     v1.include_router(health.router)
     private = [Depends(get_tenant)]
+    # Declares the body every 4xx really has (FastAPI would declare its HTTPValidationError).
+    errors: dict[int | str, dict[str, Any]] = {"4XX": {
+        "model": Error, "description": "The request was refused: `error` (a code), `message` "
+                                       "(what to change) and `argument` (the one at fault)."}}
     for router in (models.router, datasets.router, jobs.router):
-        v1.include_router(router, dependencies=private)
+        v1.include_router(router, dependencies=private, responses=errors)
     app.include_router(v1)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    if settings.cors_origins:
+        # Off unless configured: browsers on other origins get no Access-Control-* headers.
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                           allow_methods=["*"], allow_headers=["Authorization", "Content-Type",
+                                                               "Last-Event-ID"],
+                           expose_headers=["X-Model-Version", "Upload-Offset"])
     return app
 
 

@@ -134,6 +134,27 @@ class ValidationData(BaseModel):
     sample_weight: DataRef | None = None
 
 
+class CallbackConfig(BaseModel):
+    """A built-in Keras callback that is pure configuration, run by the worker during a fit:
+    ``{"class_name": "EarlyStopping", "config": {"monitor": "val_loss", "patience": 2}}``.
+    ``EarlyStopping``, ``ReduceLROnPlateau`` and ``TerminateOnNaN`` are accepted."""
+
+    model_config = ConfigDict(extra="forbid")
+    class_name: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class LearningRate(BaseModel):
+    """A new learning rate for the compiled optimizer; its state (momenta) is kept."""
+
+    model_config = ConfigDict(extra="forbid")
+    learning_rate: float = Field(ge=0, allow_inf_nan=False)
+
+
+class OptimizerInfo(BaseModel):
+    optimizer_config: dict[str, Any]
+
+
 class JobCreate(BaseModel):
     """A ``fit`` / ``evaluate`` / ``predict`` call and its Keras arguments.
 
@@ -145,9 +166,10 @@ class JobCreate(BaseModel):
     than ``batch_timeout`` seconds for a batch fails. Validation data of a streamed fit comes
     from datasets.
 
-    Arguments that only have a meaning in the caller's process (``callbacks``, ``workers``,
-    ``use_multiprocessing``) are not part of the request; ``verbose`` is accepted and ignored
-    (progress is in the job's events).
+    ``callbacks`` (fit only) are built-in callbacks that are pure configuration, run by the
+    worker (``CallbackConfig``); callbacks made of the caller's code, ``workers`` and
+    ``use_multiprocessing`` only have a meaning in the caller's process and are not part of the
+    request; ``verbose`` is accepted and ignored (progress is in the job's events).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -170,6 +192,7 @@ class JobCreate(BaseModel):
     steps: int | None = Field(None, ge=1)
     max_queue_size: int | None = Field(None, ge=1, le=1000)
     batch_timeout: float | None = Field(None, gt=0, le=86400)
+    callbacks: list[CallbackConfig] | None = None
     verbose: Any = None
 
 

@@ -28,6 +28,7 @@ class Settings:
         max_upload_bytes: Largest dataset a chunked upload may assemble (413 beyond).
         upload_expiry: Seconds after its last chunk that an unfinished upload is deleted.
         poll_interval: Seconds between looks at the database of an idle worker or event stream.
+        cors_origins: Browser origins allowed to call the API (CORS); none by default.
     """
 
     data_dir: Path = field(default_factory=lambda: Path("numkeras-data"))
@@ -39,6 +40,7 @@ class Settings:
     max_upload_bytes: int = 1 << 36
     upload_expiry: float = 24 * 3600.0
     poll_interval: float = 0.05
+    cors_origins: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -12,11 +13,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import h5py
 import httpx
 import numpy as np
 import pytest
 
-from tests.client.test_parity import X, Y, classifier
+from tests.client.test_parity import X, Y, classifier, two_by_two
 from tests.server.conftest import Server
 
 
@@ -245,6 +247,81 @@ def test_stop_training_ends_the_remote_fit_after_that_epoch(remote: ModuleType,
     assert history.epoch == [0, 1]
     jobs = api.get("/jobs", params={"model_id": model.id}).json()
     assert [j["status"] for j in jobs] == ["succeeded", "succeeded"]
+
+
+def test_builtin_callbacks_run_in_one_server_job(remote: ModuleType, api: httpx.Client,
+                                                capsys: pytest.CaptureFixture) -> None:
+    model = classifier(remote, remote.optimizers.SGD(learning_rate=0.1))
+    early = remote.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0,
+                                           verbose=1)
+    history = model.fit(X, Y, epochs=10, verbose=0, callbacks=[
+        early, remote.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0,
+                                                  min_delta=10.0),
+        remote.callbacks.TerminateOnNaN()])
+    # Only the first epoch improves (on inf): stopped after the second, which halved the
+    # learning rate after logging it.
+    assert history.epoch == [0, 1]
+    assert history.history["lr"] == pytest.approx([0.1, 0.1], rel=1e-7)  # float32 in the engine
+    assert early.stopped_epoch == 1 and model.stop_training
+    assert "Epoch 2: early stopping" in capsys.readouterr().out
+    assert model.optimizer.learning_rate == pytest.approx(0.05, rel=1e-7)
+    jobs = api.get("/jobs", params={"model_id": model.id}).json()
+    assert [j["status"] for j in jobs] == ["succeeded"]
+    stored = api.get(f"/models/{model.id}").json()["training_config"]
+    assert stored["optimizer_config"]["config"]["learning_rate"] == pytest.approx(0.05, rel=1e-7)
+
+
+@pytest.mark.parametrize(("callbacks", "message"), [
+    ([{"class_name": "ModelCheckpoint", "config": {"filepath": "/tmp/x"}}],
+     "callbacks[0]: unknown callback class 'ModelCheckpoint'"),
+    ([{"class_name": "TerminateOnNaN"}, {"class_name": "EarlyStopping",
+                                         "config": {"patients": 2}}],
+     "callbacks[1]: EarlyStopping has no argument 'patients'"),
+    ([{"class_name": "EarlyStopping", "config": {"patience": "2"}}],
+     "callbacks[0]: EarlyStopping argument 'patience' has a value of the wrong type"),
+    ([{"class_name": "ReduceLROnPlateau", "config": {"factor": 1.5}}],
+     "callbacks[0]: invalid ReduceLROnPlateau config: ReduceLROnPlateau does not support a "
+     "factor >= 1.0"),
+    ([{"class_name": "EarlyStopping", "config": {"mode": "sideways"}}],
+     "callbacks[0]: invalid EarlyStopping config"),
+])
+def test_job_callbacks_are_checked(remote: ModuleType, api: httpx.Client, callbacks: list,
+                                   message: str) -> None:
+    model = classifier(remote)
+    ref = remote.get_connection().data_ref(X[:8])
+    response = api.post("/jobs", json={"kind": "fit", "model_id": model.id, "x": ref,
+                                       "callbacks": callbacks})
+    assert response.status_code == 422
+    assert response.json()["message"].startswith(message)
+    assert response.json()["argument"] == "callbacks"
+    response = api.post("/jobs", json={"kind": "evaluate", "model_id": model.id, "x": ref,
+                                       "callbacks": [{"class_name": "TerminateOnNaN"}]})
+    assert response.status_code == 422 and "'callbacks' does not apply" in response.text
+
+
+def test_setting_the_learning_rate_keeps_the_optimizer_state(remote: ModuleType,
+                                                             api: httpx.Client) -> None:
+    model = classifier(remote, remote.optimizers.Adam(learning_rate=0.01))
+    model.fit(X, Y, epochs=1, verbose=0)
+    before = api.get(f"/models/{model.id}/hdf5").content
+    response = api.patch(f"/models/{model.id}/optimizer", json={"learning_rate": 0.125})
+    assert response.status_code == 200
+    assert response.json()["optimizer_config"]["config"]["learning_rate"] == 0.125
+    after = api.get(f"/models/{model.id}/hdf5").content
+    with h5py.File(io.BytesIO(before)) as f0, h5py.File(io.BytesIO(after)) as f1:
+        group0, group1 = f0["optimizer_weights"], f1["optimizer_weights"]
+        names: list[str] = []
+        group0.visit(lambda n: names.append(n) if isinstance(group0[n], h5py.Dataset) else None)
+        assert any("iter" in n for n in names) and len(names) == 1 + 2 * 4
+        for n in names:
+            np.testing.assert_array_equal(group1[n][()], group0[n][()])
+    assert api.patch(f"/models/{model.id}/optimizer",
+                     json={"learning_rate": -1}).status_code == 422
+    assert api.patch("/models/mdl_nope/optimizer",
+                     json={"learning_rate": 0.1}).status_code == 404
+    response = api.patch(f"/models/{two_by_two(remote).id}/optimizer",
+                         json={"learning_rate": 0.1})
+    assert response.status_code == 422 and "compile" in response.json()["message"]
 
 
 def test_ctrl_c_cancels_the_remote_job(remote: ModuleType, api: httpx.Client) -> None:

@@ -223,6 +223,43 @@ def scenario_stateful_optimizer(keras: ModuleType, tmp: Path) -> dict[str, Any]:
             "weights": model.get_weights()}
 
 
+def scenario_server_callbacks(keras: ModuleType, tmp: Path) -> dict[str, Any]:
+    """Built-in callbacks alone: the client runs them in the server's job (one job)."""
+    model = classifier(keras, keras.optimizers.Adam(learning_rate=0.02))
+    early = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=2, min_delta=0.001,
+                                          restore_best_weights=True)
+    plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=0,
+                                                min_delta=0.01, cooldown=1, min_lr=1e-3)
+    history = model.fit(X, Y, batch_size=8, epochs=15, verbose=0, shuffle=False,
+                        validation_data=(X[:16], Y[:16]), callbacks=[early, plateau])
+    out: dict[str, Any] = {"history": history.history, "epoch": history.epoch,
+                           "stopped_epoch": early.stopped_epoch, "best_epoch": early.best_epoch,
+                           "best": early.best, "plateau_wait": plateau.wait,
+                           "lr": float(model.optimizer.learning_rate),
+                           "stop_training": bool(model.stop_training),
+                           "weights": model.get_weights()}
+    # The reduced learning rate and Adam's state are the model's now.
+    out["after"] = model.fit(X, Y, batch_size=16, epochs=2, verbose=0, shuffle=False,
+                             callbacks=[keras.callbacks.ReduceLROnPlateau(
+                                 monitor="loss", patience=5)]).history
+    out["step"] = model.train_on_batch(X[:16], Y[:16])
+    return out
+
+
+def scenario_lr_schedule_adam(keras: ModuleType, tmp: Path) -> dict[str, Any]:
+    """A Python schedule runs in the client; a changed learning rate keeps Adam's moments."""
+    model = classifier(keras, keras.optimizers.Adam(learning_rate=0.02))
+    schedule = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.02 / (1 + epoch))
+    history = model.fit(X, Y, batch_size=16, epochs=4, verbose=0, shuffle=False,
+                        callbacks=[schedule])
+    lr = float(model.optimizer.learning_rate)
+    model.optimizer.learning_rate = 0.004  # then a fit in one job
+    after = model.fit(X, Y, batch_size=16, epochs=2, verbose=0, shuffle=False).history
+    model.optimizer.learning_rate = 0.3
+    return {"history": history.history, "lr": lr, "after": after,
+            "weights": model.get_weights(), "step": model.train_on_batch(X[:16], Y[:16])}
+
+
 def scenario_terminate_on_nan(keras: ModuleType, tmp: Path) -> dict[str, Any]:
     model = classifier(keras, keras.optimizers.SGD(learning_rate=1e12))
     hist = model.fit(X * 1e3, Y, batch_size=16, epochs=5, verbose=0, shuffle=False,
@@ -263,6 +300,8 @@ SCENARIOS: dict[str, Callable[[ModuleType, Path], dict[str, Any]]] = {
     "generators_uploaded": scenario_generators_uploaded,
     "callbacks": scenario_callbacks,
     "stateful_optimizer": scenario_stateful_optimizer,
+    "server_callbacks": scenario_server_callbacks,
+    "lr_schedule_adam": scenario_lr_schedule_adam,
     "terminate_on_nan": scenario_terminate_on_nan,
     "saving": scenario_saving,
 }

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from typing import Any
 
+import numpy as np
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
@@ -48,6 +50,29 @@ async def receive_file(request: Request, storage: Any, limit: int,
     return f.name, size
 
 
+def check_finite(path: str, chunk_bytes: int = 1 << 24) -> None:
+    """Reads the float members of a checked npz in chunks and refuses NaN and infinities: the
+    service stores and trains on finite numbers only (a NaN in data would become NaN weights).
+
+    Raises:
+        ValueError: naming the first array that holds a non-finite value.
+    """
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            with zf.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                _, _, dtype = read_header(member)
+                if dtype.kind not in "fc":
+                    continue
+                step = max(1, chunk_bytes // dtype.itemsize) * dtype.itemsize
+                while chunk := member.read(step):
+                    if not np.isfinite(np.frombuffer(chunk, dtype=dtype)).all():
+                        raise ValueError(f"array {info.filename[:-4]!r} holds NaN or infinite "
+                                         "values; the service takes finite numbers only")
+
+
 async def receive_npz(request: Request, storage: Any, limit: int) -> tuple[str, int, dict]:
     """Writes the body to a temp file and validates it as an npz of arrays.
 
@@ -56,12 +81,14 @@ async def receive_npz(request: Request, storage: Any, limit: int) -> tuple[str, 
 
     Raises:
         ApiError: 413 over ``limit`` bytes, 400 for an empty body, 422 for a body that is not
-            an npz of plain (non-object) arrays.
+            an npz of plain (non-object) arrays of finite numbers.
     """
     path, size = await receive_file(request, storage, limit, "an .npz archive of arrays")
     try:
         try:
             arrays = await run_in_threadpool(wire.inspect_npz, path)
+            if arrays:
+                await run_in_threadpool(check_finite, path)
         except ValueError as e:
             raise ApiError(422, str(e), "body") from None
         if not arrays:

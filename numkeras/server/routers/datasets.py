@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from numkeras import wire
 from numkeras.server.dependencies import SettingsDep, StorageDep, TenantDep
 from numkeras.server.errors import ApiError, not_found
-from numkeras.server.routers._body import NPZ_BODY, receive_npz
+from numkeras.server.routers._body import NPZ_BODY, check_finite, receive_npz
 from numkeras.server.schemas import Dataset, Upload, UploadCreate
 from numkeras.server.settings import Settings
 from numkeras.server.storage import Storage
@@ -160,9 +160,9 @@ async def put_chunk(upload_id: str, request: Request, storage: StorageDep,
 async def finalize_upload(upload_id: str, request: Request, storage: StorageDep,
                           settings: SettingsDep, tenant: TenantDep) -> dict[str, Any]:
     """Checks the assembled archive (an npz of plain arrays: no object arrays, no pickle,
-    every member complete, names unique) and makes it a dataset, atomically. An incomplete
-    upload (fewer bytes than its declared ``size``) gets 409 and stays resumable; an archive
-    that is not valid gets 422 and the upload is deleted."""
+    every member complete, names unique, no NaN or infinity) and makes it a dataset,
+    atomically. An incomplete upload (fewer bytes than its declared ``size``) gets 409 and stays
+    resumable; an archive that is not valid gets 422 and the upload is deleted."""
     async with _exclusive(request, storage, tenant, upload_id) as row:
         received = row["received"]
         if row["size"] is not None and received != row["size"]:
@@ -177,6 +177,7 @@ async def finalize_upload(upload_id: str, request: Request, storage: StorageDep,
             arrays = await run_in_threadpool(wire.inspect_npz, str(path))
             if not arrays:
                 raise ValueError("Not a valid .npz body: it holds no arrays")
+            await run_in_threadpool(check_finite, str(path))
         except ValueError as e:
             await run_in_threadpool(storage.delete_upload, tenant, upload_id)
             raise ApiError(422, f"{e}; the upload was deleted.", "body") from None

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import time
+import warnings
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -14,6 +16,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from numkeras import callbacks as callbacks_module
 from numkeras import wire
 from numkeras.server.dependencies import ExecutorDep, SettingsDep, StorageDep, TenantDep
 from numkeras.server.errors import ApiError, not_found
@@ -51,6 +54,9 @@ _STREAM_QUEUE = {"max_queue_size", "batch_timeout"}
 DEFAULT_MAX_QUEUE_SIZE = 10
 DEFAULT_BATCH_TIMEOUT = 60.0
 MAX_BATCH_WAIT = 60.0
+# Built-in callbacks that are pure configuration: a fit's worker runs them.
+SERVER_CALLBACKS = ("EarlyStopping", "ReduceLROnPlateau", "TerminateOnNaN")
+_INTEGER_ARGUMENTS = {"patience", "verbose", "cooldown", "start_from_epoch"}
 
 
 def _out(row: dict[str, Any]) -> dict[str, Any]:
@@ -132,7 +138,7 @@ def _validate(storage: Storage, tenant: str, body: JobCreate) -> dict[str, Any]:
     if model is None:
         raise ApiError(404, f"model_id: no model with id {body.model_id!r} (for this API key).",
                        "model_id")
-    given = body.model_fields_set - {"kind", "model_id", "verbose", "stream"}
+    given = body.model_fields_set - {"kind", "model_id", "verbose", "stream", "callbacks"}
     if body.stream:
         arguments = _STREAM_ARGUMENTS[body.kind]
         allowed = arguments | _STREAM_DATA[body.kind] | _STREAM_QUEUE
@@ -185,6 +191,8 @@ def _validate(storage: Storage, tenant: str, body: JobCreate) -> dict[str, Any]:
         "validation_data": dump["validation_data"] if "validation_data" in allowed else None,
         "arguments": {k: dump[k] for k in arguments if dump[k] is not None},
     }
+    if body.callbacks:
+        spec["callbacks"] = _check_callbacks(body)
     if body.stream:
         spec.update(stream=True,
                     max_queue_size=body.max_queue_size or DEFAULT_MAX_QUEUE_SIZE,
@@ -193,6 +201,45 @@ def _validate(storage: Storage, tenant: str, body: JobCreate) -> dict[str, Any]:
                     input_shapes=model["info"]["input_shapes"],
                     output_names=model["info"]["output_names"])
     return spec
+
+
+def _check_callbacks(body: JobCreate) -> list[dict[str, Any]]:
+    """The job's callbacks as ``{"class_name", "config"}``, each built once to check it."""
+    if body.kind != "fit":
+        raise ApiError(422, f"{body.kind}: argument 'callbacks' does not apply to {body.kind}; "
+                            "server-side callbacks run during a fit.", "callbacks")
+    out = []
+    for i, callback in enumerate(body.callbacks or []):
+        where, name = f"callbacks[{i}]", callback.class_name
+        if name not in SERVER_CALLBACKS:
+            raise ApiError(422, f"{where}: unknown callback class {name!r}; the server runs "
+                                f"{list(SERVER_CALLBACKS)}.", "callbacks")
+        cls = getattr(callbacks_module, name)
+        params = {n: p.default for n, p in inspect.signature(cls.__init__).parameters.items()
+                  if n != "self"}
+        for key, value in callback.config.items():
+            if key not in params:
+                raise ApiError(422, f"{where}: {name} has no argument {key!r}; it takes "
+                                    f"{sorted(params)}.", "callbacks")
+            default = params[key]
+            if isinstance(default, bool) or isinstance(default, str):
+                ok = isinstance(value, type(default))
+            elif key in _INTEGER_ARGUMENTS:
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            else:  # a number, or None for "not set"
+                ok = (value is None and default is None) or (
+                    isinstance(value, (int, float)) and not isinstance(value, bool))
+            if not ok:
+                raise ApiError(422, f"{where}: {name} argument {key!r} has a value of the wrong "
+                                    f"type: {value!r} (default {default!r}).", "callbacks")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", UserWarning)  # e.g. an unknown `mode`
+                cls(**callback.config)
+        except (ValueError, TypeError, UserWarning) as e:
+            raise ApiError(422, f"{where}: invalid {name} config: {e}", "callbacks") from None
+        out.append({"class_name": name, "config": dict(callback.config)})
+    return out
 
 
 @router.post("", response_model=Job, status_code=201)

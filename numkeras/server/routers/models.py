@@ -28,9 +28,11 @@ from numkeras.server.schemas import (
     CompileResult,
     KerasResult,
     Layer,
+    LearningRate,
     ModelCreate,
     ModelDetail,
     ModelInfo,
+    OptimizerInfo,
 )
 from numkeras.server.storage import Storage
 from numkeras.server.worker import calls
@@ -121,6 +123,22 @@ async def compile_model(model_id: str, body: CompileRequest, storage: StorageDep
                                    checked["training_config"], checked["metrics_names"]):
         raise not_found("model", model_id)
     return checked
+
+
+@router.patch("/{model_id}/optimizer", response_model=OptimizerInfo)
+def set_learning_rate(model_id: str, body: LearningRate, storage: StorageDep,
+                      tenant: TenantDep) -> dict[str, Any]:
+    """``model.optimizer.learning_rate = x``: the optimizer keeps its state (momenta,
+    iterations), unlike a new compile. The next job or ``*_on_batch`` call uses it."""
+    row = _model(storage, tenant, model_id)
+    if row["training_config"] is None:
+        raise ApiError(422, "You must compile your model before setting its optimizer's "
+                            f"learning rate: PUT /v1/models/{model_id}/compile first.",
+                       "model_id")
+    config = storage.set_learning_rate(tenant, model_id, body.learning_rate)
+    if config is None:
+        raise not_found("model", model_id)
+    return {"optimizer_config": config}
 
 
 @router.get("/{model_id}/weights", response_class=FileResponse,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -58,22 +59,23 @@ class BlobStore:
 
     def put(self, data: bytes, suffix: str = ".npz", durable: bool = True) -> str:
         """Writes ``data`` as a new blob; returns its key."""
-        with self.new_temp() as f:
-            f.write(data)
-            name = f.name
-        return self.adopt(name, suffix, durable)
+        return self.put_file(lambda f: f.write(data), suffix, durable)
 
-    def put_file(self, write: Callable[[IO[bytes]], object], suffix: str = ".npz") -> str:
-        """Calls ``write(file)`` on a temp file and stores the result; returns its key."""
-        with self.new_temp() as f:
-            try:
+    def put_file(self, write: Callable[[IO[bytes]], object], suffix: str = ".npz",
+                 durable: bool = True) -> str:
+        """Calls ``write(file)`` on a temp file and stores the result; returns its key. On
+        any failure (a full disk) the temp file is removed: nothing is left behind."""
+        f = self.new_temp()
+        try:
+            with f:
                 write(f)
-            except BaseException:
+            return self.adopt(f.name, suffix, durable)
+        except BaseException:
+            with contextlib.suppress(OSError):
                 f.close()
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(f.name)
-                raise
-            name = f.name
-        return self.adopt(name, suffix)
+            raise
 
     def read(self, key: str) -> bytes:
         return self.path(key).read_bytes()

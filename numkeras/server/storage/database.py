@@ -97,10 +97,13 @@ class Storage:
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # A failed COMMIT (a full disk) may leave the transaction open: end it, or this
+            # connection could never start another one.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     def _one(self, sql: str, *args: Any) -> dict[str, Any] | None:
         row = self.db.execute(sql, args).fetchone()
@@ -191,6 +194,17 @@ class Storage:
                        (dumps(training_config), dumps(metrics_names), time.time(), model_id))
         self.blobs.delete([row["optimizer_blob"]])
         return True
+
+    def set_learning_rate(self, tenant: str | None, model_id: str, learning_rate: float
+                          ) -> dict[str, Any] | None:
+        """Sets the compiled optimizer's learning rate, keeping its state (slots, iterations).
+        Returns the new optimizer config, or None if the model is not there or not compiled."""
+        with self.transaction() as db:
+            config = _set_learning_rate(db, model_id, tenant, learning_rate)
+            if config is not None:
+                db.execute("UPDATE models SET updated_at = ? WHERE id = ?",
+                           (time.time(), model_id))
+        return config
 
     def set_model_state(self, model_id: str, weights_blob: str, optimizer_blob: str | None,
                         keep_optimizer: bool = False, expected_version: int | None = None
@@ -390,10 +404,22 @@ class Storage:
         return row is None or bool(row[0])
 
     def claim_job(self, worker: str, pid: int) -> dict[str, Any] | None:
-        """Atomically takes the oldest queued job for ``worker``; None if there is none."""
+        """Atomically takes a queued job for ``worker``; None if there is none.
+
+        Fair between tenants (round robin): the next job is the oldest queued job of the tenant
+        with the fewest running jobs, ties going to the tenant whose last job started longest
+        ago. One tenant's long queue thus never starves another tenant's job; within a tenant
+        jobs run first in, first out.
+        """
         with self.transaction() as db:
-            row = db.execute("SELECT seq, id FROM jobs WHERE status = 'queued' ORDER BY seq "
-                             "LIMIT 1").fetchone()
+            row = db.execute(
+                "SELECT h.seq, (SELECT id FROM jobs WHERE seq = h.seq) AS id FROM "
+                "(SELECT tenant, MIN(seq) AS seq FROM jobs WHERE status = 'queued' "
+                "GROUP BY tenant) AS h ORDER BY "
+                "(SELECT COUNT(*) FROM jobs r WHERE r.tenant = h.tenant AND "
+                "r.status = 'running'), "
+                "(SELECT COALESCE(MAX(started_at), 0) FROM jobs s WHERE s.tenant = h.tenant), "
+                "h.seq LIMIT 1").fetchone()
             if row is None:
                 return None
             db.execute("UPDATE jobs SET status = 'running', worker = ?, worker_pid = ?, "
@@ -414,9 +440,11 @@ class Storage:
 
     def finish_job(self, job_id: str, status: str, error: str | None = None,
                    history: Any = None, result: Any = None, result_blob: str | None = None,
-                   state: tuple[str, str | None] | None = None) -> bool:
+                   state: tuple[str, str | None] | None = None,
+                   learning_rate: float | None = None) -> bool:
         """Ends a running job; with ``state`` (weights and optimizer blobs) the model takes
-        them in the same transaction. Returns False if the job was not running any more."""
+        them in the same transaction, and ``learning_rate`` (one that a callback changed).
+        Returns False if the job was not running any more."""
         with self.transaction() as db:
             row = db.execute("SELECT status, model_id FROM jobs WHERE id = ?",
                              (job_id,)).fetchone()
@@ -433,6 +461,8 @@ class Storage:
                                    "version = version + 1, updated_at = ? WHERE id = ?",
                                    (*state, time.time(), row["model_id"]))
                         old = [model["weights_blob"], model["optimizer_blob"]]
+                        if learning_rate is not None:
+                            _set_learning_rate(db, row["model_id"], None, learning_rate)
                     else:
                         old = list(state)
                 db.execute("UPDATE jobs SET history = ?, result = ?, result_blob = ? "
@@ -546,6 +576,23 @@ class Storage:
                      ) -> list[dict[str, Any]]:
         return self._all("SELECT id, type, data FROM events WHERE job_id = ? AND id > ? "
                          "ORDER BY id LIMIT ?", job_id, after, limit)
+
+
+def _set_learning_rate(db: sqlite3.Connection, model_id: str, tenant: str | None,
+                       learning_rate: float) -> dict[str, Any] | None:
+    """Rewrites ``learning_rate`` in the stored optimizer config (Python floats round-trip
+    exactly through JSON text, unlike SQLite's ``json_set``)."""
+    row = db.execute("SELECT training_config FROM models WHERE id = ?"
+                     + ("" if tenant is None else " AND tenant = ?"),
+                     (model_id,) if tenant is None else (model_id, tenant)).fetchone()
+    if row is None or row["training_config"] is None:
+        return None
+    training_config = json.loads(row["training_config"])
+    optimizer = training_config["optimizer_config"]
+    optimizer.setdefault("config", {})["learning_rate"] = float(learning_rate)
+    db.execute("UPDATE models SET training_config = ? WHERE id = ?",
+               (dumps(training_config), model_id))
+    return optimizer
 
 
 def _decode_model(row: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,8 @@ STATEMENTS = (
         size_bytes INTEGER NOT NULL,
         created_at REAL NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS datasets_tenant ON datasets (tenant, created_at)",
-    # The job queue: first in, first out by `seq`.
+    # The job queue: first in, first out by `seq` within a tenant, round robin between tenants
+    # (Storage.claim_job).
     """CREATE TABLE IF NOT EXISTS jobs (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         id TEXT NOT NULL UNIQUE,
@@ -55,6 +56,8 @@ STATEMENTS = (
         finished_at REAL)""",
     "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, seq)",
     "CREATE INDEX IF NOT EXISTS jobs_tenant ON jobs (tenant, model_id, seq)",
+    "CREATE INDEX IF NOT EXISTS jobs_tenant_started ON jobs (tenant, started_at)",
+    "CREATE INDEX IF NOT EXISTS jobs_tenant_status ON jobs (tenant, status)",
     """CREATE TABLE IF NOT EXISTS events (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         job_id TEXT NOT NULL,

@@ -5,7 +5,9 @@ Engine-side: imported only inside worker processes.
 
 from __future__ import annotations
 
+import errno
 import os
+import sqlite3
 import time
 import traceback
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from numkeras import callbacks as callbacks_module
 from numkeras import wire
 from numkeras.callbacks import Callback
 from numkeras.server.storage import Storage
@@ -116,8 +119,8 @@ class _Datasets:
             row = self.storage.get_dataset(None, dataset_id)
             if row is None:
                 raise ValueError(f"dataset {dataset_id!r} was deleted")
-            with np.load(self.storage.blobs.path(row["blob"]), allow_pickle=False) as npz:
-                self.arrays[dataset_id, name] = npz[name]
+            path = self.storage.blobs.path(row["blob"])
+            self.arrays[dataset_id, name] = wire.read_npz_array(path, name)
         return self.arrays[dataset_id, name]
 
     def resolve(self, ref: dict[str, Any] | None) -> Any:
@@ -182,15 +185,35 @@ def pushed_batches(storage: Storage, job: dict[str, Any], progress: JobProgress,
         yield tuple(parts)
 
 
+def server_callbacks(spec: dict[str, Any]) -> list[Callback]:
+    """The job's built-in callbacks (checked when the job was created), run before the
+    progress callback so that its events carry what they add to the logs (``lr``)."""
+    return [getattr(callbacks_module, c["class_name"])(**c["config"])
+            for c in spec.get("callbacks") or []]
+
+
+def _learning_rate(model: Any) -> float | None:
+    lr = getattr(model.optimizer, "learning_rate", None)
+    return None if lr is None else float(lr)
+
+
+def _changed_learning_rate(model: Any, before: float | None) -> float | None:
+    """The learning rate a callback set during the fit, to store with the model."""
+    after = _learning_rate(model)
+    return after if after != before else None
+
+
 def _run_streamed(storage: Storage, job: dict[str, Any], model: Any, progress: JobProgress,
-                  kwargs: dict[str, Any]) -> None:
+                  kwargs: dict[str, Any], lr: float | None = None) -> None:
     job_id, kind = job["id"], job["kind"]
     batches = pushed_batches(storage, job, progress)
     # workers=0: the batches are already queued on the server; read them in this thread.
     if kind == "fit":
-        history = model.fit(batches, verbose=0, callbacks=[progress], workers=0, **kwargs)
+        history = model.fit(batches, verbose=0, workers=0, **kwargs,
+                            callbacks=[*server_callbacks(job["spec"]), progress])
         state = model_state.save_state(storage, model)
-        storage.finish_job(job_id, "succeeded", history=_history(history), state=state)
+        storage.finish_job(job_id, "succeeded", history=_history(history), state=state,
+                           learning_rate=_changed_learning_rate(model, lr))
     elif kind == "evaluate":
         logs = model.evaluate(batches, verbose=0, callbacks=[progress], workers=0,
                               return_dict=True, **kwargs)
@@ -215,13 +238,15 @@ def run_job(storage: Storage, job: dict[str, Any], parent_pid: int) -> None:
         x, y = data.resolve(spec["x"]), data.resolve(spec.get("y"))
         sw = data.resolve(spec.get("sample_weight"))
         kwargs = _fit_kwargs(spec, data)
+        lr = _learning_rate(model) if model.optimizer is not None else None
         if spec.get("stream"):
-            _run_streamed(storage, job, model, progress, kwargs)
+            _run_streamed(storage, job, model, progress, kwargs, lr)
         elif kind == "fit":
-            history = model.fit(x, y, sample_weight=sw, verbose=0, callbacks=[progress],
-                                **kwargs)
+            history = model.fit(x, y, sample_weight=sw, verbose=0,
+                                callbacks=[*server_callbacks(spec), progress], **kwargs)
             state = model_state.save_state(storage, model)
-            storage.finish_job(job_id, "succeeded", history=_history(history), state=state)
+            storage.finish_job(job_id, "succeeded", history=_history(history), state=state,
+                               learning_rate=_changed_learning_rate(model, lr))
         elif kind == "evaluate":
             logs = model.evaluate(x, y, sample_weight=sw, verbose=0, callbacks=[progress],
                                   return_dict=True, **kwargs)
@@ -239,13 +264,25 @@ def run_job(storage: Storage, job: dict[str, Any], parent_pid: int) -> None:
         storage.finish_job(job_id, "failed", str(e),
                            history=_history(getattr(model, "history", None)))
     except Exception as e:
-        if not isinstance(e, (ValueError, RuntimeError, TypeError)):
+        full = _storage_full(e)
+        if not full and not isinstance(e, (ValueError, RuntimeError, TypeError)):
             traceback.print_exc()
-        storage.finish_job(job_id, "failed", f"{type(e).__name__}: {e}",
+        reason = (f"storage is full ({getattr(e, 'strerror', None) or e}): nothing of this job "
+                  "was stored and the model keeps the state it had before the job; free space "
+                  "(delete datasets or models) and run it again") if full else (
+                      f"{type(e).__name__}: {e}")
+        storage.finish_job(job_id, "failed", reason,
                            history=_history(getattr(model, "history", None)))
     finally:
         if spec.get("stream"):
             storage.drop_batches(job_id)
+
+
+def _storage_full(exc: BaseException) -> bool:
+    """A write failed because the data dir's disk (or the file size limit) is full."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
 
 
 def _history(history: Any) -> dict[str, Any] | None:

@@ -108,7 +108,11 @@ def save_state(storage: Storage, model: Model) -> tuple[str, str | None]:
     """Writes weights and optimizer state as new blobs; returns their keys."""
     weights = storage.blobs.put(weights_npz(model.get_weights()))
     opt = optimizer_npz(model)
-    return weights, None if opt is None else storage.blobs.put(opt)
+    try:
+        return weights, None if opt is None else storage.blobs.put(opt)
+    except BaseException:
+        storage.blobs.delete([weights])
+        raise
 
 
 def config_json(model: Model) -> str:
