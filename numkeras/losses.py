@@ -43,7 +43,7 @@ class Reduction:
 
 def _as_float(x: Any) -> np.ndarray:
     """A float array: float arrays keep their dtype, anything else becomes floatx."""
-    if isinstance(x, (np.ndarray, np.generic)) and np.issubdtype(x.dtype, np.floating):
+    if isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind == "f":
         return np.asarray(x)
     return np.asarray(x, dtype=backend.floatx())
 
@@ -76,15 +76,20 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 def _upstream(upstream: Any, y_pred: np.ndarray, axis: int = -1) -> np.ndarray:
     """``upstream`` broadcast to the loss output shape and re-expanded at the reduced axis."""
-    out_shape = np.delete(np.array(y_pred.shape, dtype=np.int64), axis)
-    g = np.broadcast_to(np.asarray(upstream, dtype=y_pred.dtype), tuple(out_shape))
-    return np.expand_dims(g, axis)
+    axis = range(y_pred.ndim)[axis]  # an IndexError for an axis out of range
+    out_shape = y_pred.shape[:axis] + y_pred.shape[axis + 1:]
+    g = np.asarray(upstream, dtype=y_pred.dtype)
+    if g.shape != out_shape:
+        g = np.broadcast_to(g, out_shape)
+    return g.reshape(out_shape[:axis] + (1,) + out_shape[axis:])
 
 
 def _mean_grad(g: np.ndarray, d: np.ndarray, y_pred: np.ndarray, axis: int = -1) -> np.ndarray:
     """Gradient of ``mean(f, axis)`` given ``d = df/dy_pred`` and the expanded upstream ``g``."""
     out = g * d / y_pred.shape[axis]
-    return np.broadcast_to(out, y_pred.shape).astype(y_pred.dtype)
+    if out.shape != y_pred.shape:
+        out = np.broadcast_to(out, y_pred.shape)
+    return out.astype(y_pred.dtype)
 
 
 def _gradient_of(fn: Callable[..., np.ndarray]) -> Callable:
@@ -657,6 +662,8 @@ def _align(y_true: Any, y_pred: Any, sparse: bool) -> tuple[np.ndarray, np.ndarr
     if sparse:
         return np.asarray(y_true), y_pred
     y_true = np.asarray(y_true, dtype=y_pred.dtype)
+    if y_true.shape == y_pred.shape:
+        return y_true, y_pred
     if y_true.ndim == y_pred.ndim - 1 and (y_pred.ndim == 2 or y_pred.shape[-1] == 1):
         y_true = y_true[..., None]
     elif y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:

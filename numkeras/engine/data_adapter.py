@@ -258,7 +258,7 @@ def batch_order(n: int, batch_size: int, shuffle: Any, rng: np.random.Generator)
 def take(arrays: list[np.ndarray | None], idx: Any) -> list[np.ndarray | None]:
     if isinstance(idx, slice):
         return [None if a is None else a[idx] for a in arrays]
-    return [None if a is None else np.ascontiguousarray(a[idx]) for a in arrays]
+    return [None if a is None else np.take(a, idx, axis=0) for a in arrays]  # a C-contiguous copy
 
 
 def _fmt(shape: tuple) -> str:

@@ -104,6 +104,7 @@ class Model(Functional):
                 for obj in compiled_loss.losses]
 
     def _assert_compiled(self, method: str) -> None:
+        self._step_weights_cache = None  # each public call sees the current trainable flags
         if not self._is_compiled:
             raise RuntimeError(
                 f"You must compile your model before training/testing. Use "
@@ -233,14 +234,24 @@ class Model(Functional):
             d_outs.append(grad if backward is None else PreActivationGrad(grad))
         return total, per_output, d_outs
 
+    def _step_weights(self) -> tuple[list, list]:
+        """The trainable weights and the regularized ones, collected once per fit, evaluate or
+        ``*_on_batch`` call rather than per batch (tf-keras, too, fixes the trainable set when
+        it builds its train function)."""
+        cached = self.__dict__.get("_step_weights_cache")
+        if cached is None:
+            cached = (self.trainable_weights,
+                      [w for w in self.weights if w.regularizer is not None])
+            self._step_weights_cache = cached
+        return cached
+
     def _regularization(self, with_grads: bool) -> tuple[float, dict[int, np.ndarray]]:
         total = 0.0
         grads: dict[int, np.ndarray] = {}
-        for w in self.weights:
-            if w.regularizer is not None:
-                total += float(w.regularizer(w.value))
-                if with_grads:
-                    grads[id(w)] = np.asarray(w.regularizer.gradient(w.value), dtype=np.float32)
+        for w in self._step_weights()[1]:
+            total += float(w.regularizer(w.value))
+            if with_grads:
+                grads[id(w)] = np.asarray(w.regularizer.gradient(w.value), dtype=np.float32)
         return total, grads
 
     def _output_masks(self, tape: Any) -> list[Any]:
@@ -267,7 +278,7 @@ class Model(Functional):
         for wid, g in reg_grads.items():
             grads[wid] = grads[wid] + g if wid in grads else g
         params, param_grads = [], []
-        for w in self.trainable_weights:
+        for w in self._step_weights()[0]:
             g = grads.get(id(w))
             if g is not None:
                 params.append(w)

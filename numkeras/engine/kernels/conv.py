@@ -8,6 +8,7 @@ import numpy as np
 
 from numkeras.engine.kernels import register
 from numkeras.engine.ops import activations as act
+from numkeras.engine.ops.blas import matmul
 from numkeras.engine.ops.conv import col2im, from_nhwc, im2col, layer_geometry, to_nhwc
 from numkeras.layers.conv import Conv1D, Conv2D
 
@@ -20,7 +21,7 @@ def forward(layer: Conv1D | Conv2D, x: np.ndarray, training: bool) -> tuple[np.n
     kernel = layer.kernel.value
     kmat = kernel.reshape(-1, kernel.shape[-1])
     cols = im2col(xs, geom)
-    z = cols @ kmat
+    z = matmul(cols, kmat)
     bias = layer.bias.value if layer.use_bias else None
     y = act.fused_bias_act_forward(z, bias, layer.activation)
     out_shape = (xs.shape[0], geom[8], geom[9], kmat.shape[1])
@@ -28,8 +29,8 @@ def forward(layer: Conv1D | Conv2D, x: np.ndarray, training: bool) -> tuple[np.n
     def backward(dy: np.ndarray) -> tuple[np.ndarray, list]:
         dz, dbias = act.fused_bias_act_backward(z, to_nhwc(dy, fmt).reshape(z.shape),
                                                 layer.activation)
-        dkernel = (cols.T @ dz).reshape(kernel.shape)
-        dx = from_nhwc(col2im(dz @ kmat.T, geom, xs.shape), fmt, x.ndim)
+        dkernel = matmul(cols.T, dz).reshape(kernel.shape)
+        dx = from_nhwc(col2im(matmul(dz, kmat.T), geom, xs.shape), fmt, x.ndim)
         return dx, [dkernel, dbias] if layer.use_bias else [dkernel]
 
     return from_nhwc(y.reshape(out_shape), fmt, x.ndim), backward

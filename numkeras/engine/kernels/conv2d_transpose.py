@@ -8,6 +8,7 @@ import numpy as np
 
 from numkeras.engine.kernels import register
 from numkeras.engine.ops import activations as act
+from numkeras.engine.ops.blas import matmul
 from numkeras.engine.ops.conv import col2im, from_nhwc, im2col, layer_geometry, to_nhwc
 from numkeras.layers.conv2d_transpose import Conv2DTranspose
 
@@ -23,7 +24,8 @@ def forward(layer: Conv2DTranspose, x: np.ndarray, training: bool) -> tuple[np.n
     kernel = layer.kernel.value  # (kh, kw, filters, in)
     kmat = kernel.reshape(-1, channels)
     x2 = xs.reshape(-1, channels)
-    z = col2im(x2 @ kmat.T, geom, (n, out_h, out_w, layer.filters)).reshape(-1, layer.filters)
+    z = col2im(matmul(x2, kmat.T), geom, (n, out_h, out_w, layer.filters))
+    z = z.reshape(-1, layer.filters)
     bias = layer.bias.value if layer.use_bias else None
     y = act.fused_bias_act_forward(z, bias, layer.activation)
 
@@ -31,8 +33,8 @@ def forward(layer: Conv2DTranspose, x: np.ndarray, training: bool) -> tuple[np.n
         dz, dbias = act.fused_bias_act_backward(z, to_nhwc(dy, fmt).reshape(z.shape),
                                                 layer.activation)
         cols = im2col(dz.reshape(n, out_h, out_w, layer.filters), geom)
-        dkernel = (cols.T @ x2).reshape(kernel.shape)
-        dx = from_nhwc((cols @ kmat).reshape(xs.shape), fmt, x.ndim)
+        dkernel = matmul(cols.T, x2).reshape(kernel.shape)
+        dx = from_nhwc(matmul(cols, kmat).reshape(xs.shape), fmt, x.ndim)
         return dx, [dkernel, dbias] if layer.use_bias else [dkernel]
 
     return from_nhwc(y.reshape(n, out_h, out_w, layer.filters), fmt, x.ndim), backward

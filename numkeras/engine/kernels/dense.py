@@ -8,6 +8,7 @@ import numpy as np
 
 from numkeras.engine.kernels import register
 from numkeras.engine.ops import activations as act
+from numkeras.engine.ops.blas import matmul
 from numkeras.layers.dense import Dense
 
 # Outputs whose logits a crossentropy may use (see numkeras.engine.kernels).
@@ -20,14 +21,14 @@ def forward(layer: Dense, x: np.ndarray, training: bool) -> tuple[np.ndarray, An
     bias = layer.bias.value if layer.use_bias else None
     name = act.resolve(layer.activation)
     x2 = x.reshape(-1, x.shape[-1])
-    z = x2 @ kernel
+    z = matmul(x2, kernel)
     out_shape = (*x.shape[:-1], layer.units)
 
     def weight_grads(dz: np.ndarray) -> tuple[np.ndarray, list]:
-        dx = (dz @ kernel.T).reshape(x.shape)
+        dx = matmul(dz, kernel.T).reshape(x.shape)
         if bias is None:
-            return dx, [x2.T @ dz]
-        return dx, [x2.T @ dz, dz.sum(axis=0)]
+            return dx, [matmul(x2.T, dz)]
+        return dx, [matmul(x2.T, dz), dz.sum(axis=0)]
 
     if name in _LOGIT_ACTIVATIONS:
         if bias is not None:
@@ -46,9 +47,9 @@ def forward(layer: Dense, x: np.ndarray, training: bool) -> tuple[np.ndarray, An
     def backward(dy: np.ndarray) -> tuple[np.ndarray, list]:
         dz, dbias = act.fused_bias_act_backward(z, np.ascontiguousarray(dy).reshape(z.shape),
                                                 name)
-        dx = (dz @ kernel.T).reshape(x.shape)
+        dx = matmul(dz, kernel.T).reshape(x.shape)
         if bias is None:
-            return dx, [x2.T @ dz]
-        return dx, [x2.T @ dz, dbias]
+            return dx, [matmul(x2.T, dz)]
+        return dx, [matmul(x2.T, dz), dbias]
 
     return y.reshape(out_shape), backward

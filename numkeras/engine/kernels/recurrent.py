@@ -23,6 +23,7 @@ from numkeras.activations import SELU_ALPHA, SELU_SCALE
 from numkeras.engine.kernels import register
 from numkeras.engine.kernels.dropout import generator_of
 from numkeras.engine.ops import activations as act
+from numkeras.engine.ops.blas import matmul
 from numkeras.layers.recurrent import GRU, LSTM, RecurrentBase, SimpleRNN
 
 _SUPPORTED = ("linear", "relu", "relu6", "leaky_relu", "hard_sigmoid", "softsign", "sigmoid",
@@ -331,10 +332,10 @@ def _matmul_gates(h: np.ndarray, weight: np.ndarray, masks: list | None, n: int,
                   out: np.ndarray) -> None:
     """``out = h @ weight``, or per gate ``(h * masks[k]) @ weight_k`` with dropout masks."""
     if masks is None:
-        np.dot(h, weight, out=out)
+        matmul(h, weight, out=out)
         return
     for k, mk in enumerate(masks):
-        out[:, k * n:(k + 1) * n] = (h * mk) @ _gate(weight, k, n)
+        out[:, k * n:(k + 1) * n] = matmul(h * mk, _gate(weight, k, n))
 
 
 def _matmul_gates_t(d: np.ndarray, weight: np.ndarray, masks: list | None, n: int,
@@ -344,10 +345,10 @@ def _matmul_gates_t(d: np.ndarray, weight: np.ndarray, masks: list | None, n: in
     ``buffers`` (optional, used without masks) is ``(out, weight.T as a C-contiguous array)``.
     """
     if masks is None:
-        return d @ weight.T if buffers is None else np.dot(d, buffers[1], out=buffers[0])
+        return matmul(d, weight.T) if buffers is None else matmul(d, buffers[1], out=buffers[0])
     total = None
     for k, mk in enumerate(masks):
-        part = (_gate(d, k, n) @ _gate(weight, k, n).T) * mk
+        part = matmul(_gate(d, k, n), _gate(weight, k, n).T) * mk
         total = part if total is None else total + part
     return total
 
@@ -358,10 +359,10 @@ def _weight_grad(h: np.ndarray, d: np.ndarray, masks: list | None, n: int) -> np
     h2 = h.reshape(-1, h.shape[-1])
     d2 = d.reshape(-1, d.shape[-1])
     if masks is None:
-        return h2.T @ d2
+        return matmul(h2.T, d2)
     parts = []
     for k, mk in enumerate(masks):
-        parts.append((h * mk).reshape(h2.shape).T @ _gate(d2, k, n))
+        parts.append(matmul((h * mk).reshape(h2.shape).T, _gate(d2, k, n)))
     return np.concatenate(parts, axis=1)
 
 
@@ -533,7 +534,7 @@ def forward(layer: RecurrentBase, inputs: Any, training: bool, mask: Any = None,
             np.multiply(g[:, n:2 * n], hs[t], out=rhs[t])
             if rmasks is not None:
                 rhs[t] *= rmasks[2]
-            np.dot(rhs[t], u_h, out=rec_h)
+            matmul(rhs[t], u_h, out=rec_h)
             np.add(xw[t, :, 2 * n:], rec_h, out=g[:, 2 * n:])
             _activate(ca, g[:, 2 * n:])
             _gru_output(g, m[t], hs[t], os_[t], hs[t + 1], os_[t + 1], zero_out)
@@ -581,7 +582,7 @@ def forward(layer: RecurrentBase, inputs: Any, training: bool, mask: Any = None,
             else:
                 _gru_backward_before(m[t], saved[t], hs[t], do, dh, dx_all[t], ca, cr,
                                      zero_out)
-                d_rh_in = dx_all[t, :, 2 * n:] @ u_h.T
+                d_rh_in = matmul(dx_all[t, :, 2 * n:], u_h.T)
                 rmask_h = ones_h if rmasks is None else rmasks[2]
                 _gru_backward_reset(m[t], saved[t], hs[t], d_rh_in, rmask_h, dh, dx_all[t], cr)
                 dh += _matmul_gates_t(dx_all[t, :, :2 * n], u_zr,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
+from numkeras.engine.ops.blas import matmul
 from numkeras.layers.conv import conv_output_length
 
 PARALLEL_MIN = 1 << 26
@@ -181,13 +182,13 @@ def depthwise_forward(cols: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray,
     kk, channels, mult = kernel.shape
     cols_t = np.ascontiguousarray(cols.reshape(-1, kk, channels).transpose(2, 0, 1))
     kernel_t = np.ascontiguousarray(kernel.transpose(1, 0, 2))
-    out = np.matmul(cols_t, kernel_t)  # (C, P, M)
+    out = matmul(cols_t, kernel_t)  # (C, P, M)
     y = np.ascontiguousarray(out.transpose(1, 0, 2)).reshape(-1, channels * mult)
 
     def backward(dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         dy_t = np.ascontiguousarray(dy.reshape(-1, channels, mult).transpose(1, 0, 2))
-        d_kernel = np.matmul(cols_t.transpose(0, 2, 1), dy_t).transpose(1, 0, 2)
-        d_cols = np.matmul(dy_t, kernel_t.transpose(0, 2, 1))  # (C, P, kk)
+        d_kernel = matmul(cols_t.transpose(0, 2, 1), dy_t).transpose(1, 0, 2)
+        d_cols = matmul(dy_t, kernel_t.transpose(0, 2, 1))  # (C, P, kk)
         d_cols = np.ascontiguousarray(d_cols.transpose(1, 2, 0)).reshape(-1, kk * channels)
         return d_cols, np.ascontiguousarray(d_kernel)
 

@@ -16,6 +16,7 @@ RMSprop: all ``velocity``, then all ``momentum`` (momentum > 0), then all ``aver
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -145,13 +146,11 @@ def apply_gradients(
         ValueError: if the lists differ in length, a gradient's shape is not its parameter's,
             or the optimizer's slots were made for other parameters.
     """
-    rule = _rule(optimizer)
     if len(params) != len(grads):
         raise ValueError(
             f"apply_gradients got {len(params)} parameters but {len(grads)} gradients."
         )
-    _check_params(params)
-    build(optimizer, params)
+    rule, flat_params, flat_slots = _plan(optimizer, params)
     ready: list[np.ndarray | None] = []
     for i, (p, g) in enumerate(zip(params, grads, strict=True)):
         if g is not None:
@@ -174,13 +173,34 @@ def apply_gradients(
         for p, g in zip(params, ready, strict=True):
             if g is not None:
                 p -= p * wd * lr
-    for p, g, slots in zip(params, ready, optimizer.slots, strict=True):
+    for p, g, slots in zip(flat_params, ready, flat_slots, strict=True):
         if g is not None:
-            flat = {name: s.reshape(-1) for name, s in slots.items()}
-            rule.update(p.reshape(-1), g.reshape(-1), flat, coeffs)
+            rule.update(p, g.reshape(-1), slots, coeffs)
     if optimizer.use_ema:
         _update_ema(optimizer, params, ready)
     optimizer.iterations += 1
+
+
+# Per optimizer, the checked parameters and flat views of them and their slots, reused while the
+# same arrays come back step after step (the per-step checks cost more than a tiny model's math).
+_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _plan(optimizer: optimizers.Optimizer, params: Sequence[np.ndarray]
+          ) -> tuple[ModuleType, list[np.ndarray], list[dict[str, np.ndarray]]]:
+    cached = _PLANS.get(optimizer)
+    if cached is not None and cached[0] == (id(optimizer.slots), *map(id, params)):
+        return cached[1]
+    rule = _rule(optimizer)
+    _check_params(params)
+    build(optimizer, params)
+    plan = (rule, [p.reshape(-1) for p in params],
+            [{name: s.reshape(-1) for name, s in group.items()} for group in optimizer.slots])
+    # The entry keeps ``params`` and the slot list alive, so their ids cannot be reused
+    # meanwhile; set_optimizer_weights, which may add slot arrays, drops it.
+    _PLANS[optimizer] = ((id(optimizer.slots), *map(id, params)), plan, optimizer.slots,
+                         list(params))
+    return plan
 
 
 def _update_ema(optimizer: optimizers.Optimizer, params: Sequence[np.ndarray], grads: list) -> None:
@@ -313,3 +333,4 @@ def set_optimizer_weights(optimizer: optimizers.Optimizer, arrays: Sequence[np.n
         else:
             optimizer.slots[i][name] = np.array(array, dtype=floatx())
     optimizer.iterations = iterations
+    _PLANS.pop(optimizer, None)
