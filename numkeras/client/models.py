@@ -25,6 +25,7 @@ from numkeras.client.data import GeneratorFeed, batch_arrays, finite, is_generat
 from numkeras.graph.functional import Functional
 from numkeras.graph.keras_tensor import KerasTensor
 from numkeras.layers.layer import Layer
+from numkeras.utils.method_args import check_callbacks, check_verbose, validation_schedule
 
 __all__ = ["Model", "get_model", "load_model", "model_from_config", "model_from_json",
            "save_model"]
@@ -268,8 +269,8 @@ class Model(Functional):
             raise TypeError(f"fit: unrecognized keyword arguments: {sorted(kwargs)}")
         self._assert_compiled("fit")
         self._sync_learning_rate()
-        verbose = _check_verbose(verbose, "fit")
-        cb_list = _check_callbacks(callbacks)
+        verbose = check_verbose(verbose, "fit")
+        cb_list = check_callbacks(callbacks)
         conn = self.connection
         feed = val_feed = None
         args: dict[str, Any] = {"kind": "fit", "shuffle": shuffle,
@@ -418,7 +419,7 @@ class Model(Functional):
     def _fit_by_epoch(self, args: dict[str, Any], cbks: Any, feed: GeneratorFeed | None,
                       val_feed: GeneratorFeed | None, initial_epoch: int, epochs: int,
                       verbose: int) -> dict[str, Any]:
-        validate_on = _validation_schedule(args.get("validation_freq", 1))
+        validate_on = validation_schedule(args.get("validation_freq", 1))
         logs: dict[str, Any] = {}
         for epoch in range(initial_epoch, epochs):
             state: dict[str, Any] = {"epoch": epoch}
@@ -459,7 +460,7 @@ class Model(Functional):
         if kwargs:
             raise TypeError(f"evaluate: unrecognized keyword arguments: {sorted(kwargs)}")
         self._assert_compiled("evaluate")
-        verbose = _check_verbose(verbose, "evaluate")
+        verbose = check_verbose(verbose, "evaluate")
         spec: dict[str, Any] = {"kind": "evaluate"}
         feed, push = None, None
         if is_generator_like(x):
@@ -479,7 +480,7 @@ class Model(Functional):
                         steps=steps)
             n_steps = steps or math.ceil(num_samples(x) / (batch_size or 32))
         cbks = callbacks_module.CallbackList(
-            _check_callbacks(callbacks), add_progbar=verbose != 0, model=self, verbose=verbose,
+            check_callbacks(callbacks), add_progbar=verbose != 0, model=self, verbose=verbose,
             epochs=1, steps=n_steps)
         cbks.on_test_begin()
 
@@ -507,7 +508,7 @@ class Model(Functional):
         Raises:
             ValueError: for data that does not fit the model.
         """
-        verbose = _check_verbose(verbose, "predict")
+        verbose = check_verbose(verbose, "predict")
         spec: dict[str, Any] = {"kind": "predict"}
         feed, push = None, None
         if is_generator_like(x):
@@ -526,7 +527,7 @@ class Model(Functional):
                         steps=steps)
             n_steps = steps or math.ceil(num_samples(x) / (batch_size or 32))
         cbks = callbacks_module.CallbackList(
-            _check_callbacks(callbacks), add_progbar=verbose != 0, model=self, verbose=verbose,
+            check_callbacks(callbacks), add_progbar=verbose != 0, model=self, verbose=verbose,
             epochs=1, steps=n_steps)
         cbks.on_predict_begin()
 
@@ -932,38 +933,7 @@ def _plain_weights(loss_weights: Any) -> Any:
     return loss_weights
 
 
-def _check_verbose(verbose: Any, method: str) -> int:
-    if verbose == "auto":
-        return 1
-    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
-        raise ValueError(f"{method}: verbose must be 0, 1 or 2, got {verbose!r}.")
-    return int(verbose)
 
-
-def _check_callbacks(callbacks: Any) -> list:
-    if callbacks is None:
-        return []
-    if isinstance(callbacks, callbacks_module.Callback):
-        return [callbacks]
-    if not isinstance(callbacks, (list, tuple)):
-        raise ValueError(f"callbacks must be a list of Callback instances, got "
-                         f"{type(callbacks).__name__}.")
-    for cb in callbacks:
-        if not isinstance(cb, callbacks_module.Callback):
-            raise ValueError(f"callbacks must be Callback instances, got {type(cb).__name__}.")
-    return list(callbacks)
-
-
-def _validation_schedule(validation_freq: Any) -> Callable[[int], bool]:
-    if isinstance(validation_freq, (list, tuple, set, frozenset)):
-        epochs = set(validation_freq)
-        return lambda epoch: epoch in epochs
-    if isinstance(validation_freq, bool) or not isinstance(validation_freq, (int, np.integer)):
-        raise ValueError(f"validation_freq should be an integer or a list of epochs, got "
-                         f"{validation_freq!r}.")
-    if validation_freq < 1:
-        raise ValueError(f"validation_freq must be >= 1, got {validation_freq}.")
-    return lambda epoch: epoch % int(validation_freq) == 0
 
 
 def _check_generator(generator: Any, method: str) -> None:

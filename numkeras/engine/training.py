@@ -20,6 +20,13 @@ from numkeras.engine.updates import apply_gradients
 from numkeras.graph.functional import Functional
 from numkeras.graph.keras_tensor import KerasTensor
 from numkeras.utils.data_utils import BatchSource, Sequence, unpack_x_y_sample_weight
+from numkeras.utils.method_args import (
+    check_batch_size,
+    check_callbacks,
+    check_int,
+    check_verbose,
+    validation_schedule,
+)
 
 _COMPILE_EXTRAS = {"run_eagerly", "steps_per_execution", "jit_compile", "pss_evaluation_shards"}
 _SPARSE_LOSSES = ("sparse_categorical_crossentropy",)
@@ -384,23 +391,23 @@ class Model(Functional):
         if kwargs:
             raise TypeError(f"fit: unrecognized keyword arguments: {sorted(kwargs)}")
         self._assert_compiled("fit")
-        verbose = _check_verbose(verbose, "fit")
-        epochs = _check_int(epochs, "epochs", minimum=0)
-        initial_epoch = _check_int(initial_epoch, "initial_epoch", minimum=0)
-        batch_size = _check_batch_size(batch_size)
+        verbose = check_verbose(verbose, "fit")
+        epochs = check_int(epochs, "epochs", minimum=0)
+        initial_epoch = check_int(initial_epoch, "initial_epoch", minimum=0)
+        batch_size = check_batch_size(batch_size)
         max_queue_size, workers, use_multiprocessing = _check_queue_args(
             max_queue_size, workers, use_multiprocessing)
         if steps_per_epoch is not None:
-            steps_per_epoch = _check_int(steps_per_epoch, "steps_per_epoch", minimum=1)
+            steps_per_epoch = check_int(steps_per_epoch, "steps_per_epoch", minimum=1)
         if validation_steps is not None:
-            validation_steps = _check_int(validation_steps, "validation_steps", minimum=1)
+            validation_steps = check_int(validation_steps, "validation_steps", minimum=1)
         if isinstance(validation_split, bool) or not isinstance(
                 validation_split, (int, float, np.integer, np.floating)):
             raise ValueError(f"fit: validation_split must be a float in [0, 1), got "
                              f"{validation_split!r}.")
         if shuffle not in (True, False, "batch") and not isinstance(shuffle, (bool, np.bool_)):
             raise ValueError(f"fit: shuffle must be True, False or 'batch', got {shuffle!r}.")
-        validate_on = _validation_schedule(validation_freq)
+        validate_on = validation_schedule(validation_freq)
         source = None
         if da.is_generator_like(x):
             if y is not None:
@@ -453,7 +460,7 @@ class Model(Functional):
         val_run = self._validation_runner(validation_data, validation_steps, batch_size,
                                           workers, use_multiprocessing, max_queue_size)
         cbks = callbacks_module.CallbackList(
-            _check_callbacks(callbacks), add_history=True, add_progbar=verbose != 0, model=self,
+            check_callbacks(callbacks), add_history=True, add_progbar=verbose != 0, model=self,
             verbose=verbose, epochs=epochs, steps=steps, samples=n_samples,
             batch_size=batch_size or (32 if n_samples else None), do_validation=do_validation,
             metrics=self.metrics_names + [f"val_{m}" for m in self.metrics_names]
@@ -565,12 +572,12 @@ class Model(Functional):
         if kwargs:
             raise TypeError(f"evaluate: unrecognized keyword arguments: {sorted(kwargs)}")
         self._assert_compiled("evaluate")
-        verbose = _check_verbose(verbose, "evaluate")
-        batch_size = _check_batch_size(batch_size)
+        verbose = check_verbose(verbose, "evaluate")
+        batch_size = check_batch_size(batch_size)
         max_queue_size, workers, use_multiprocessing = _check_queue_args(
             max_queue_size, workers, use_multiprocessing)
         if steps is not None:
-            steps = _check_int(steps, "steps", minimum=1)
+            steps = check_int(steps, "steps", minimum=1)
         source = None
         if da.is_generator_like(x):
             if y is not None or sample_weight is not None:
@@ -589,7 +596,7 @@ class Model(Functional):
             n_steps = _pass_steps(n, bs, steps)
             batches = self._array_batches((xs, ys, sws), n, bs, False, steps)
         cbks = callbacks_module.CallbackList(
-            _check_callbacks(callbacks), add_progbar=verbose != 0, model=self, verbose=verbose,
+            check_callbacks(callbacks), add_progbar=verbose != 0, model=self, verbose=verbose,
             epochs=1, steps=n_steps)
         try:
             logs = self._test_loop(batches, cbks, n_steps)
@@ -609,12 +616,12 @@ class Model(Functional):
         Raises:
             ValueError: for data that does not fit the model.
         """
-        verbose = _check_verbose(verbose, "predict")
-        batch_size = _check_batch_size(batch_size)
+        verbose = check_verbose(verbose, "predict")
+        batch_size = check_batch_size(batch_size)
         max_queue_size, workers, use_multiprocessing = _check_queue_args(
             max_queue_size, workers, use_multiprocessing)
         if steps is not None:
-            steps = _check_int(steps, "steps", minimum=1)
+            steps = check_int(steps, "steps", minimum=1)
         source = None
         if da.is_generator_like(x):
             _check_generator_steps(x, steps, "steps", "predict")
@@ -633,7 +640,7 @@ class Model(Functional):
             n_steps = _pass_steps(n, bs, steps)
             batches = (b[0] for b in self._array_batches((xs, [], []), n, bs, False, steps))
         cbks = callbacks_module.CallbackList(
-            _check_callbacks(callbacks), add_progbar=verbose != 0, model=self, verbose=verbose,
+            check_callbacks(callbacks), add_progbar=verbose != 0, model=self, verbose=verbose,
             epochs=1, steps=n_steps)
         chunks: list[list[np.ndarray]] = []
         try:
@@ -829,13 +836,6 @@ def _broadcast_weights(sw: np.ndarray | None, mask: np.ndarray | None,
     return w
 
 
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"`{name}` must be an integer, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}.")
-    return int(value)
-
 
 def _pass_steps(n: int, batch_size: int, steps: int | None) -> int:
     """Batches in one pass over ``n`` samples, capped by ``steps``."""
@@ -845,8 +845,8 @@ def _pass_steps(n: int, batch_size: int, steps: int | None) -> int:
 
 def _check_queue_args(max_queue_size: Any, workers: Any,
                       use_multiprocessing: Any) -> tuple[int, int, bool]:
-    max_queue_size = _check_int(max_queue_size, "max_queue_size", minimum=1)
-    workers = _check_int(workers, "workers", minimum=0)
+    max_queue_size = check_int(max_queue_size, "max_queue_size", minimum=1)
+    workers = check_int(workers, "workers", minimum=0)
     if not isinstance(use_multiprocessing, (bool, np.bool_)) and not (
             isinstance(use_multiprocessing, int) and use_multiprocessing in (0, 1)):
         raise ValueError(f"`use_multiprocessing` must be True or False, got "
@@ -866,42 +866,4 @@ def _check_generator_steps(data: Any, steps: int | None, name: str, method: str)
         )
 
 
-def _check_batch_size(batch_size: Any) -> int | None:
-    if batch_size is None:
-        return None
-    return _check_int(batch_size, "batch_size", minimum=1)
 
-
-def _check_verbose(verbose: Any, method: str) -> int:
-    if verbose == "auto":
-        return 1
-    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
-        raise ValueError(f"{method}: verbose must be 0, 1 or 2, got {verbose!r}.")
-    return int(verbose)
-
-
-def _check_callbacks(callbacks: Any) -> list:
-    if callbacks is None:
-        return []
-    if isinstance(callbacks, callbacks_module.Callback):
-        return [callbacks]
-    if not isinstance(callbacks, (list, tuple)):
-        raise ValueError(f"callbacks must be a list of Callback instances, got "
-                         f"{type(callbacks).__name__}.")
-    for cb in callbacks:
-        if not isinstance(cb, callbacks_module.Callback):
-            raise ValueError(f"callbacks must be Callback instances, got {type(cb).__name__}.")
-    return list(callbacks)
-
-
-def _validation_schedule(validation_freq: Any) -> Any:
-    if isinstance(validation_freq, (int, np.integer)) and not isinstance(validation_freq, bool):
-        if validation_freq < 1:
-            raise ValueError(f"validation_freq must be >= 1, got {validation_freq}.")
-        freq = int(validation_freq)
-        return lambda epoch: epoch % freq == 0
-    if isinstance(validation_freq, (list, tuple, set, frozenset)):
-        epochs = set(validation_freq)
-        return lambda epoch: epoch in epochs
-    raise ValueError(f"validation_freq should be an integer or a list of epochs, got "
-                     f"{validation_freq!r}.")
