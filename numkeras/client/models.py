@@ -771,21 +771,12 @@ class Model(Functional):
 def model_from_config(config: dict[str, Any], custom_objects: dict[str, Any] | None = None
                       ) -> Model:
     """Builds a client model from ``{"class_name": "Model" | "Functional", "config": ...}``."""
-    if not isinstance(config, dict) or "config" not in config:
-        raise ValueError("model_from_config expects a dict with 'class_name' and 'config'.")
-    if config.get("class_name") not in ("Model", "Functional"):
-        raise ValueError(f"Unknown model class {config.get('class_name')!r}: numkeras builds "
-                         "functional models ('Model' / 'Functional').")
-    return Model.from_config(config["config"], custom_objects=custom_objects)
+    return Model.from_model_config(config, custom_objects=custom_objects)
 
 
 def model_from_json(json_string: str, custom_objects: dict[str, Any] | None = None) -> Model:
     """Parses a Keras JSON model configuration and returns a client Model."""
-    try:
-        config = json.loads(json_string)
-    except (TypeError, json.JSONDecodeError) as e:
-        raise ValueError(f"model_from_json: not valid JSON: {e}") from None
-    return model_from_config(config, custom_objects=custom_objects)
+    return Model.from_json(json_string, custom_objects=custom_objects)
 
 
 def save_model(model: Model, filepath: Any, overwrite: bool = True,

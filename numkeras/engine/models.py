@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from numkeras.engine.training import Model
@@ -13,24 +12,12 @@ __all__ = ["Model", "load_model", "model_from_config", "model_from_json", "save_
 def model_from_config(config: dict[str, Any], custom_objects: dict[str, Any] | None = None
                       ) -> Model:
     """Builds a model from ``{"class_name": "Model" | "Functional", "config": {...}}``."""
-    if not isinstance(config, dict) or "config" not in config:
-        raise ValueError("model_from_config expects a dict with 'class_name' and 'config'.")
-    class_name = config.get("class_name")
-    if class_name not in ("Model", "Functional"):
-        raise ValueError(
-            f"Unknown model class {class_name!r}: numkeras builds functional models "
-            "('Model' / 'Functional')."
-        )
-    return Model.from_config(config["config"], custom_objects=custom_objects)
+    return Model.from_model_config(config, custom_objects=custom_objects)
 
 
 def model_from_json(json_string: str, custom_objects: dict[str, Any] | None = None) -> Model:
     """Parses a JSON model configuration (Keras 2 or tf.keras) and returns a Model."""
-    try:
-        config = json.loads(json_string)
-    except (TypeError, json.JSONDecodeError) as e:
-        raise ValueError(f"model_from_json: not valid JSON: {e}") from None
-    return model_from_config(config, custom_objects=custom_objects)
+    return Model.from_json(json_string, custom_objects=custom_objects)
 
 
 def save_model(model: Model, filepath: Any, overwrite: bool = True,

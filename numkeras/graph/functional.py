@@ -363,6 +363,32 @@ class Functional(Layer):
         return cls(inputs=inputs, outputs=outputs, name=config.get("name"),
                    trainable=config.get("trainable", True))
 
+    @classmethod
+    def from_model_config(cls, config: Any, custom_objects: Any = None) -> Functional:
+        """``{"class_name": "Model" | "Functional", "config": {...}}`` -> a model of ``cls``.
+
+        Raises:
+            ValueError: for a malformed config or another model class.
+        """
+        if not isinstance(config, dict) or "config" not in config:
+            raise ValueError("model_from_config expects a dict with 'class_name' and 'config'.")
+        class_name = config.get("class_name")
+        if class_name not in ("Model", "Functional"):
+            raise ValueError(
+                f"Unknown model class {class_name!r}: numkeras builds functional models "
+                "('Model' / 'Functional')."
+            )
+        return cls.from_config(config["config"], custom_objects=custom_objects)
+
+    @classmethod
+    def from_json(cls, json_string: str, custom_objects: Any = None) -> Functional:
+        """Parses Keras 2 (or tf.keras) model JSON, as ``models.model_from_json`` does."""
+        try:
+            config = json.loads(json_string)
+        except (TypeError, json.JSONDecodeError) as e:
+            raise ValueError(f"model_from_json: not valid JSON: {e}") from None
+        return cls.from_model_config(config, custom_objects=custom_objects)
+
     def to_json(self, **kwargs: Any) -> str:
         """The Keras 2 JSON of the architecture (``model_from_json`` reads it back)."""
         from numkeras import __version__
