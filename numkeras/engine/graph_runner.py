@@ -3,6 +3,10 @@
 No general tape: the nodes run in Keras's topological order and each node's kernel returns a
 backward closure; backward visits them in reverse, summing gradients where a tensor feeds
 several nodes and where a shared layer's weights are used more than once.
+
+Only tensors downstream of a layer with weights (or of a model input, when the caller asks
+for input gradients: a model nested in another) get a gradient; kernels that accept a
+``need_input_grad`` keyword are told when theirs would be thrown away.
 """
 
 from __future__ import annotations
@@ -28,13 +32,14 @@ class PreActivationGrad:
 class Tape:
     """What one forward pass kept for its backward pass."""
 
-    __slots__ = ("steps", "values", "activity_terms", "masks")
+    __slots__ = ("steps", "values", "activity_terms", "masks", "needs_grad")
 
-    def __init__(self) -> None:
+    def __init__(self, needs_grad: frozenset[int] = frozenset()) -> None:
         self.steps: list[tuple[Any, Any, Any]] = []
         self.values: dict[int, np.ndarray] = {}
         self.activity_terms: list[tuple[int, Any, int]] = []
         self.masks: dict[int, Any] = {}
+        self.needs_grad = needs_grad  # ids of the tensors whose gradient backward keeps
 
     def backward_of(self, tensor: Any) -> Any:
         """The backward closure of the node that produced ``tensor``."""
@@ -54,20 +59,41 @@ class GraphRunner:
         self.plan = []
         for node in model._execution_order:
             fn = forward_of(node.layer)
-            takes_mask = "mask" in inspect.signature(fn).parameters
+            params = inspect.signature(fn).parameters
             self.plan.append((node, fn, [id(t) for t in node.input_tensors],
-                              [id(t) for t in node.output_tensors], takes_mask))
+                              [id(t) for t in node.output_tensors], "mask" in params,
+                              "need_input_grad" in params))
+        self.grad_plans = {flag: self._grad_plan(flag) for flag in (False, True)}
+
+    def _grad_plan(self, input_grads: bool) -> tuple[list[bool], frozenset[int]]:
+        """Whether each node's inputs need a gradient, and the ids of every tensor that does:
+        a tensor needs one iff a path leads to it from a layer with weights (or from a model
+        input when ``input_grads``)."""
+        needs = set(self.input_ids) if input_grads else set()
+        per_node = []
+        for node, _, in_ids, out_ids, _, _ in self.plan:
+            need_in = any(i in needs for i in in_ids)
+            per_node.append(need_in)
+            if need_in or node.layer.weights:
+                needs.update(out_ids)
+        return per_node, frozenset(needs)
 
     def forward(self, inputs: list[np.ndarray], training: bool,
-                masks: list[Any] | None = None) -> tuple[list[np.ndarray], Tape]:
-        """Computes the outputs; the returned tape feeds ``backward`` and holds output masks."""
-        tape = Tape()
+                masks: list[Any] | None = None, input_grads: bool = False,
+                ) -> tuple[list[np.ndarray], Tape]:
+        """Computes the outputs; the returned tape feeds ``backward`` and holds output masks.
+
+        ``input_grads`` asks ``backward`` for the gradients of the model's inputs too.
+        """
+        node_needs, needs_grad = self.grad_plans[bool(input_grads)]
+        tape = Tape(needs_grad)
         values = tape.values
         for i, (tid, x) in enumerate(zip(self.input_ids, inputs, strict=True)):
             values[tid] = x
             if masks is not None and masks[i] is not None:
                 tape.masks[tid] = masks[i]
-        for node, fn, in_ids, out_ids, takes_mask in self.plan:
+        for (node, fn, in_ids, out_ids, takes_mask, takes_need), need_in in zip(
+                self.plan, node_needs, strict=True):
             layer = node.layer
             args = node.unpack_inputs([values[i] for i in in_ids])
             in_masks = [tape.masks.get(i) for i in in_ids]
@@ -76,6 +102,8 @@ class GraphRunner:
             kwargs = {}
             if takes_mask:
                 kwargs["mask"] = in_mask
+            if takes_need and not need_in:
+                kwargs["need_input_grad"] = False
             fixed = node.call_kwargs.get("training")  # layer(x, training=...) overrides
             outputs, backward = fn(layer, args, training if fixed is None else bool(fixed),
                                    **kwargs)
@@ -103,7 +131,8 @@ class GraphRunner:
 
     def backward(self, tape: Tape, d_outputs: list[np.ndarray | None],
                  ) -> tuple[dict[int, np.ndarray], list[np.ndarray | None]]:
-        """Gradients of every weight (keyed by ``id(Weight)``) and of every model input."""
+        """Gradients of every weight (keyed by ``id(Weight)``) and of every model input (``None``
+        unless the forward pass had ``input_grads``)."""
         grads: dict[int, np.ndarray] = {}
         d_values: dict[int, np.ndarray] = {}
         for oid, d in zip(self.output_ids, d_outputs, strict=True):
@@ -133,7 +162,7 @@ class GraphRunner:
                         _accumulate(grads, id(weight), g)
             d_ins = d_in if node.input_structure == "list" else [d_in]
             for t, d in zip(node.input_tensors, d_ins, strict=True):
-                if d is not None:
+                if d is not None and id(t) in tape.needs_grad:
                     _accumulate(d_values, id(t), d)
         return grads, [d_values.get(i) for i in self.input_ids]
 

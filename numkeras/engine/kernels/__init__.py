@@ -7,6 +7,12 @@ A kernel is ``forward(layer, inputs, training) -> (outputs, backward)``; ``input
 ``layer._weights`` (``None`` for weights without one). Backward closes over exactly what
 its forward kept.
 
+A kernel may accept an optional keyword ``need_input_grad: bool = True``. The graph runner
+passes ``need_input_grad=False`` when no gradient flows back through the node's inputs (they
+come only from model inputs and weightless layers); its backward may then skip the input
+gradients and return ``None`` for them. The weight gradients must not change. Kernels
+without the keyword are called as before and their input gradients are dropped.
+
 A layer that ends in an activation (Dense, Activation, ...) may also give its ``backward``
 two attributes: ``preactivation`` (the values before the activation) and
 ``from_preactivation(d_pre) -> (d_inputs, d_weights)``. The model then trains a crossentropy

@@ -14,7 +14,8 @@ from numkeras.layers.conv import Conv1D, Conv2D
 
 
 @register(Conv1D, Conv2D)
-def forward(layer: Conv1D | Conv2D, x: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
+def forward(layer: Conv1D | Conv2D, x: np.ndarray, training: bool,
+            need_input_grad: bool = True) -> tuple[np.ndarray, Any]:
     fmt = layer.data_format
     xs = to_nhwc(x, fmt)
     geom = layer_geometry(layer, xs.shape[1:3])
@@ -26,11 +27,12 @@ def forward(layer: Conv1D | Conv2D, x: np.ndarray, training: bool) -> tuple[np.n
     y = act.fused_bias_act_forward(z, bias, layer.activation)
     out_shape = (xs.shape[0], geom[8], geom[9], kmat.shape[1])
 
-    def backward(dy: np.ndarray) -> tuple[np.ndarray, list]:
+    def backward(dy: np.ndarray) -> tuple[np.ndarray | None, list]:
         dz, dbias = act.fused_bias_act_backward(z, to_nhwc(dy, fmt).reshape(z.shape),
                                                 layer.activation)
         dkernel = matmul(cols.T, dz).reshape(kernel.shape)
-        dx = from_nhwc(col2im(matmul(dz, kmat.T), geom, xs.shape), fmt, x.ndim)
+        dx = from_nhwc(col2im(matmul(dz, kmat.T), geom, xs.shape), fmt, x.ndim) \
+            if need_input_grad else None
         return dx, [dkernel, dbias] if layer.use_bias else [dkernel]
 
     return from_nhwc(y.reshape(out_shape), fmt, x.ndim), backward

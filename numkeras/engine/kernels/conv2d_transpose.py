@@ -14,7 +14,8 @@ from numkeras.layers.conv2d_transpose import Conv2DTranspose
 
 
 @register(Conv2DTranspose)
-def forward(layer: Conv2DTranspose, x: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
+def forward(layer: Conv2DTranspose, x: np.ndarray, training: bool,
+            need_input_grad: bool = True) -> tuple[np.ndarray, Any]:
     fmt = layer.data_format
     xs = to_nhwc(x, fmt)
     n, height, width, channels = xs.shape
@@ -29,12 +30,13 @@ def forward(layer: Conv2DTranspose, x: np.ndarray, training: bool) -> tuple[np.n
     bias = layer.bias.value if layer.use_bias else None
     y = act.fused_bias_act_forward(z, bias, layer.activation)
 
-    def backward(dy: np.ndarray) -> tuple[np.ndarray, list]:
+    def backward(dy: np.ndarray) -> tuple[np.ndarray | None, list]:
         dz, dbias = act.fused_bias_act_backward(z, to_nhwc(dy, fmt).reshape(z.shape),
                                                 layer.activation)
         cols = im2col(dz.reshape(n, out_h, out_w, layer.filters), geom)
         dkernel = matmul(cols.T, x2).reshape(kernel.shape)
-        dx = from_nhwc(matmul(cols, kmat).reshape(xs.shape), fmt, x.ndim)
+        dx = from_nhwc(matmul(cols, kmat).reshape(xs.shape), fmt, x.ndim) \
+            if need_input_grad else None
         return dx, [dkernel, dbias] if layer.use_bias else [dkernel]
 
     return from_nhwc(y.reshape(n, out_h, out_w, layer.filters), fmt, x.ndim), backward

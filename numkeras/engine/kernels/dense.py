@@ -16,7 +16,8 @@ _LOGIT_ACTIVATIONS = ("softmax", "sigmoid")
 
 
 @register(Dense)
-def forward(layer: Dense, x: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
+def forward(layer: Dense, x: np.ndarray, training: bool,
+            need_input_grad: bool = True) -> tuple[np.ndarray, Any]:
     kernel = layer.kernel.value
     bias = layer.bias.value if layer.use_bias else None
     name = act.resolve(layer.activation)
@@ -24,8 +25,11 @@ def forward(layer: Dense, x: np.ndarray, training: bool) -> tuple[np.ndarray, An
     z = matmul(x2, kernel)
     out_shape = (*x.shape[:-1], layer.units)
 
-    def weight_grads(dz: np.ndarray) -> tuple[np.ndarray, list]:
-        dx = matmul(dz, kernel.T).reshape(x.shape)
+    def input_grad(dz: np.ndarray) -> np.ndarray | None:
+        return matmul(dz, kernel.T).reshape(x.shape) if need_input_grad else None
+
+    def weight_grads(dz: np.ndarray) -> tuple[np.ndarray | None, list]:
+        dx = input_grad(dz)
         if bias is None:
             return dx, [matmul(x2.T, dz)]
         return dx, [matmul(x2.T, dz), dz.sum(axis=0)]
@@ -35,7 +39,7 @@ def forward(layer: Dense, x: np.ndarray, training: bool) -> tuple[np.ndarray, An
             z += bias
         y = act.forward(name, z)
 
-        def backward(dy: np.ndarray) -> tuple[np.ndarray, list]:
+        def backward(dy: np.ndarray) -> tuple[np.ndarray | None, list]:
             return weight_grads(act.backward(name, z, y, dy.reshape(z.shape)))
 
         backward.preactivation = z
@@ -44,10 +48,10 @@ def forward(layer: Dense, x: np.ndarray, training: bool) -> tuple[np.ndarray, An
 
     y = act.fused_bias_act_forward(z, bias, name)  # z now holds y or z + bias
 
-    def backward(dy: np.ndarray) -> tuple[np.ndarray, list]:
+    def backward(dy: np.ndarray) -> tuple[np.ndarray | None, list]:
         dz, dbias = act.fused_bias_act_backward(z, np.ascontiguousarray(dy).reshape(z.shape),
                                                 name)
-        dx = matmul(dz, kernel.T).reshape(x.shape)
+        dx = input_grad(dz)
         if bias is None:
             return dx, [matmul(x2.T, dz)]
         return dx, [matmul(x2.T, dz), dbias]

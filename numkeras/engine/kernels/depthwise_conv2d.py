@@ -20,7 +20,8 @@ from numkeras.layers.depthwise_conv2d import DepthwiseConv2D
 
 
 @register(DepthwiseConv2D)
-def forward(layer: DepthwiseConv2D, x: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
+def forward(layer: DepthwiseConv2D, x: np.ndarray, training: bool,
+            need_input_grad: bool = True) -> tuple[np.ndarray, Any]:
     fmt = layer.data_format
     xs = to_nhwc(x, fmt)
     geom = layer_geometry(layer, xs.shape[1:3])
@@ -31,11 +32,12 @@ def forward(layer: DepthwiseConv2D, x: np.ndarray, training: bool) -> tuple[np.n
     bias = layer.bias.value if layer.use_bias else None
     y = act.fused_bias_act_forward(z, bias, layer.activation)
 
-    def backward(dy: np.ndarray) -> tuple[np.ndarray, list]:
+    def backward(dy: np.ndarray) -> tuple[np.ndarray | None, list]:
         dz, dbias = act.fused_bias_act_backward(z, to_nhwc(dy, fmt).reshape(z.shape),
                                                 layer.activation)
         dcols, dkernel = depthwise_backward(dz)
-        dx = from_nhwc(col2im(dcols, geom, xs.shape), fmt, x.ndim)
+        dx = from_nhwc(col2im(dcols, geom, xs.shape), fmt, x.ndim) if need_input_grad \
+            else None
         dkernel = dkernel.reshape(kernel.shape)
         return dx, [dkernel, dbias] if layer.use_bias else [dkernel]
 

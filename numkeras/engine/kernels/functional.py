@@ -18,10 +18,11 @@ def runner_of(model: Functional) -> Any:
 
 
 @register(Functional)
-def forward(layer: Functional, inputs: Any, training: bool) -> tuple[Any, Any]:
+def forward(layer: Functional, inputs: Any, training: bool,
+            need_input_grad: bool = True) -> tuple[Any, Any]:
     runner = runner_of(layer)
     xs = inputs if isinstance(inputs, list) else [inputs]
-    outputs, tape = runner.forward(xs, training)
+    outputs, tape = runner.forward(xs, training, input_grads=need_input_grad)
 
     def backward(d_outputs: Any) -> tuple[Any, dict]:
         douts = d_outputs if isinstance(d_outputs, list) else [d_outputs]

@@ -397,7 +397,7 @@ def _split_inputs(layer: RecurrentBase, inputs: Any) -> tuple[np.ndarray, list |
 
 @register(SimpleRNN, LSTM, GRU)
 def forward(layer: RecurrentBase, inputs: Any, training: bool, mask: Any = None,
-            ) -> tuple[Any, Any]:
+            need_input_grad: bool = True) -> tuple[Any, Any]:
     x, given_states = _split_inputs(layer, inputs)
     if x.ndim != 3:
         raise ValueError(f"Layer {layer.name!r} expects inputs (batch, timesteps, features), "
@@ -592,9 +592,11 @@ def forward(layer: RecurrentBase, inputs: Any, training: bool, mask: Any = None,
         flat_dx = dx_all.reshape(steps * batch, -1)
         tiled = None if dmasks is None else [np.tile(d, (steps, 1)) for d in dmasks]
         d_kernel = _weight_grad(flat_x, flat_dx, tiled, n)
-        dxt = _matmul_gates_t(flat_dx, kernel, tiled, n).reshape(steps, batch, -1)
-        dx = dxt.transpose(1, 0, 2)
-        dx = np.ascontiguousarray(dx[:, ::-1] if layer.go_backwards else dx)
+        dx = None
+        if need_input_grad:
+            dxt = _matmul_gates_t(flat_dx, kernel, tiled, n).reshape(steps, batch, -1)
+            dx = dxt.transpose(1, 0, 2)
+            dx = np.ascontiguousarray(dx[:, ::-1] if layer.go_backwards else dx)
         if kind == "gru" and not reset_after:
             d_rec = np.empty_like(recurrent)
             d_rec[:, :2 * n] = _weight_grad(hs[:steps], dx_all[:, :, :2 * n],

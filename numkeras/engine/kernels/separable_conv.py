@@ -22,7 +22,7 @@ from numkeras.layers.separable_conv import SeparableConv1D, SeparableConv2D
 
 @register(SeparableConv1D, SeparableConv2D)
 def forward(layer: SeparableConv1D | SeparableConv2D, x: np.ndarray,
-            training: bool) -> tuple[np.ndarray, Any]:
+            training: bool, need_input_grad: bool = True) -> tuple[np.ndarray, Any]:
     fmt = layer.data_format
     xs = to_nhwc(x, fmt)
     geom = layer_geometry(layer, xs.shape[1:3])
@@ -36,12 +36,13 @@ def forward(layer: SeparableConv1D | SeparableConv2D, x: np.ndarray,
     bias = layer.bias.value if layer.use_bias else None
     y = act.fused_bias_act_forward(z, bias, layer.activation)
 
-    def backward(dy: np.ndarray) -> tuple[np.ndarray, list]:
+    def backward(dy: np.ndarray) -> tuple[np.ndarray | None, list]:
         dz, dbias = act.fused_bias_act_backward(z, to_nhwc(dy, fmt).reshape(z.shape),
                                                 layer.activation)
         dpoint = (d.T @ dz).reshape(pkern.shape)
         dcols, ddepth = depthwise_backward(dz @ pmat.T)
-        dx = from_nhwc(col2im(dcols, geom, xs.shape), fmt, x.ndim)
+        dx = from_nhwc(col2im(dcols, geom, xs.shape), fmt, x.ndim) if need_input_grad \
+            else None
         grads = [ddepth.reshape(dkern.shape), dpoint]
         return dx, grads + [dbias] if layer.use_bias else grads
 
