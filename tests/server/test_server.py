@@ -528,3 +528,18 @@ def test_get_weights_while_fit_jobs_replace_them(api) -> None:
         assert len(wire.decode_arrays(r.content)) == n_weights
         versions.add(r.headers["X-Model-Version"])
     assert all(wait_job(api, i)["status"] == "succeeded" for i in ids)
+
+
+
+def test_concurrent_fit_jobs_on_one_model_all_succeed(api) -> None:
+    """Two workers fitting one model: a job may start while another replaces the model's
+    blobs; loading must follow the row to the new blobs instead of failing."""
+    model_id = create_model(api)
+    x, y = data(64)
+    ds = upload(api, x=x, y=y)
+    job = {"kind": "fit", "model_id": model_id, "x": ref(ds, "x"), "y": ref(ds, "y"),
+           "epochs": 1, "batch_size": 64}
+    ids = [api.post("/jobs", json=job).json()["id"] for _ in range(16)]
+    finished = [wait_job(api, i, timeout=120) for i in ids]
+    assert [j["status"] for j in finished] == ["succeeded"] * len(ids), [
+        j.get("error") for j in finished if j["status"] != "succeeded"]

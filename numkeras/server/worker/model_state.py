@@ -91,14 +91,31 @@ def compile_model(model: Model, training_config: dict[str, Any]) -> None:
 
 
 def load_model(storage: Storage, row: dict[str, Any]) -> Model:
-    """The stored model with its weights, compile settings and optimizer state."""
+    """The stored model with its weights, compile settings and optimizer state.
+
+    A job finishing meanwhile may replace (and unlink) the blobs ``row`` names: then the row is
+    read again and ``row`` is updated in place to the version that was loaded.
+    """
+    for _ in range(5):
+        try:
+            weights = storage.blobs.read(row["weights_blob"])
+            optimizer = storage.blobs.read(row["optimizer_blob"]) if row["optimizer_blob"] \
+                else None
+            break
+        except FileNotFoundError:
+            fresh = storage.get_model(None, row["id"])
+            if fresh is None:
+                raise LookupError(f"model {row['id']} was deleted") from None
+            row.update(fresh)
+    else:
+        raise RuntimeError(f"the state of model {row['id']} kept changing while being loaded")
     model = build_model(row["config"])
-    arrays = wire.decode_arrays(storage.blobs.read(row["weights_blob"]))
+    arrays = wire.decode_arrays(weights)
     model.set_weights([arrays[f"arr_{i}"] for i in range(len(arrays))])
     if row["training_config"] is not None:
         compile_model(model, row["training_config"])
-        if row["optimizer_blob"]:
-            state = wire.decode_arrays(storage.blobs.read(row["optimizer_blob"]))
+        if optimizer is not None:
+            state = wire.decode_arrays(optimizer)
             names = [str(n) for n in state.pop(_NAMES)]
             restore_optimizer_state(model, names, [state[f"arr_{i}"] for i in range(len(names))])
     return model
