@@ -109,8 +109,6 @@ def test_regularizer_identifiers() -> None:
 
 def test_penalty_matches_tf_keras_fixture() -> None:
     path = FIXTURES / "regularizers.json"
-    if not path.exists():
-        pytest.skip("tests/fixtures/reference/regularizers.json (tf-keras reference) is not there")
     with open(path) as f:
         ref = json.load(f)
     with np.load(FIXTURES / "regularizers.npz") as npz:
