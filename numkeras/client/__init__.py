@@ -7,8 +7,6 @@ models that live and train on a numkeras server (``NUMKERAS_URL`` / ``NUMKERAS_A
 engine (numba) or the server (FastAPI).
 """
 
-import sys as _sys
-
 from numkeras import (
     activations,
     backend,
@@ -26,11 +24,10 @@ from numkeras.client import models
 from numkeras.client.connection import Connection, connect, get_connection
 from numkeras.client.models import Model, get_model
 from numkeras.layers import Input
+from numkeras.utils.generic_utils import alias_keras_submodules
 
 # `from numkeras.client.layers import Dense` works like `from keras.layers import Dense`.
-for _name in ("activations", "backend", "callbacks", "constraints", "initializers", "layers",
-              "losses", "metrics", "optimizers", "regularizers", "utils"):
-    _sys.modules.setdefault(f"{__name__}.{_name}", globals()[_name])
+alias_keras_submodules(__name__, globals())
 
 __all__ = [
     "Connection", "Input", "Model", "activations", "backend", "callbacks", "connect",

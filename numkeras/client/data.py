@@ -13,17 +13,7 @@ from typing import Any
 import numpy as np
 
 from numkeras.client.connection import Connection
-from numkeras.utils.data_utils import BatchSource, Sequence, unpack_x_y_sample_weight
-
-
-def is_generator_like(x: Any) -> bool:
-    """A Sequence, a generator or an iterator (not an array, list or dict of arrays)."""
-    if isinstance(x, Sequence):
-        return True
-    if isinstance(x, (np.ndarray, list, tuple, dict, str, bytes)) or x is None:
-        return False
-    return hasattr(x, "__next__") or (hasattr(x, "__getitem__") and hasattr(x, "__len__")
-                                      and not hasattr(x, "shape"))
+from numkeras.utils.data_utils import BatchSource, unpack_x_y_sample_weight
 
 
 def num_samples(data: Any) -> int:

@@ -21,10 +21,12 @@ import numpy as np
 from numkeras import activations, losses, metrics, optimizers, wire
 from numkeras import callbacks as callbacks_module
 from numkeras.client.connection import Connection, error_for, get_connection
-from numkeras.client.data import GeneratorFeed, batch_arrays, finite, is_generator_like, num_samples
+from numkeras.client.data import GeneratorFeed, batch_arrays, finite, num_samples
 from numkeras.graph.functional import Functional
 from numkeras.graph.keras_tensor import KerasTensor
 from numkeras.layers.layer import Layer
+from numkeras.utils.data_utils import is_generator_like
+from numkeras.utils.generator_methods import GeneratorMethods
 from numkeras.utils.method_args import check_callbacks, check_verbose, validation_schedule
 
 __all__ = ["Model", "get_model", "load_model", "model_from_config", "model_from_json",
@@ -41,7 +43,7 @@ _SERVER_CALLBACKS = (callbacks_module.EarlyStopping, callbacks_module.ReduceLROn
                      callbacks_module.TerminateOnNaN)
 
 
-class Model(Functional):
+class Model(GeneratorMethods, Functional):
     """``Model(inputs=a, outputs=b)``: a functional model trained on a numkeras server.
 
     Attributes:
@@ -602,39 +604,8 @@ class Model(Functional):
             return super().__call__(inputs, **kwargs)
         return self.predict_on_batch(inputs)
 
-    # -------------------------------------------------------------- generators
-    def fit_generator(self, generator: Any, steps_per_epoch: int | None = None, epochs: int = 1,
-                      verbose: Any = 1, callbacks: Any = None, validation_data: Any = None,
-                      validation_steps: int | None = None, validation_freq: Any = 1,
-                      class_weight: Any = None, max_queue_size: int = 10, workers: int = 1,
-                      use_multiprocessing: bool = False, shuffle: bool = True,
-                      initial_epoch: int = 0) -> Any:
-        """Keras 2's generator form of ``fit``: the generator is read in this process."""
-        _check_generator(generator, "fit_generator")
-        return self.fit(generator, steps_per_epoch=steps_per_epoch, epochs=epochs,
-                        verbose=verbose, callbacks=callbacks, validation_data=validation_data,
-                        validation_steps=validation_steps, validation_freq=validation_freq,
-                        class_weight=class_weight, max_queue_size=max_queue_size,
-                        workers=workers, use_multiprocessing=use_multiprocessing,
-                        shuffle=shuffle, initial_epoch=initial_epoch)
 
-    def evaluate_generator(self, generator: Any, steps: int | None = None, callbacks: Any = None,
-                           max_queue_size: int = 10, workers: int = 1,
-                           use_multiprocessing: bool = False, verbose: Any = 0) -> Any:
-        """Keras 2's generator form of ``evaluate``: metrics over all batches' samples."""
-        _check_generator(generator, "evaluate_generator")
-        return self.evaluate(generator, steps=steps, callbacks=callbacks,
-                             max_queue_size=max_queue_size, workers=workers,
-                             use_multiprocessing=use_multiprocessing, verbose=verbose)
 
-    def predict_generator(self, generator: Any, steps: int | None = None, callbacks: Any = None,
-                          max_queue_size: int = 10, workers: int = 1,
-                          use_multiprocessing: bool = False, verbose: Any = 0) -> Any:
-        """Keras 2's generator form of ``predict``; batch order is kept with any workers."""
-        _check_generator(generator, "predict_generator")
-        return self.predict(generator, steps=steps, callbacks=callbacks,
-                            max_queue_size=max_queue_size, workers=workers,
-                            use_multiprocessing=use_multiprocessing, verbose=verbose)
 
     # ----------------------------------------------------------------- weights
     def get_weights(self) -> list[np.ndarray]:
@@ -927,10 +898,6 @@ def _plain_weights(loss_weights: Any) -> Any:
 
 
 
-def _check_generator(generator: Any, method: str) -> None:
-    if not is_generator_like(generator):
-        raise ValueError(f"{method}: `generator` must be a generator, an iterator or a "
-                         f"keras.utils.Sequence, got {type(generator).__name__}.")
 
 
 def _check_reset_metrics(reset_metrics: bool, method: str) -> None:

@@ -5,8 +5,6 @@
 models that train in this process on the Numba/NumPy engine.
 """
 
-import sys as _sys
-
 from numkeras import (
     activations,
     backend,
@@ -23,11 +21,10 @@ from numkeras import (
 from numkeras.engine import models
 from numkeras.engine.models import Model
 from numkeras.layers import Input
+from numkeras.utils.generic_utils import alias_keras_submodules
 
 # `from numkeras.engine.layers import Dense` works like `from keras.layers import Dense`.
-for _name in ("activations", "backend", "callbacks", "constraints", "initializers", "layers",
-              "losses", "metrics", "optimizers", "regularizers", "utils"):
-    _sys.modules.setdefault(f"{__name__}.{_name}", globals()[_name])
+alias_keras_submodules(__name__, globals())
 
 __all__ = [
     "Input", "Model", "activations", "backend", "callbacks", "constraints", "initializers",

@@ -11,18 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from numkeras.utils.data_utils import Sequence
-
-
-def is_generator_like(x: Any) -> bool:
-    """A Sequence, a generator or an iterator (not an array, list or dict of arrays)."""
-    if isinstance(x, Sequence):
-        return True
-    if isinstance(x, (np.ndarray, list, tuple, dict, str, bytes)) or x is None:
-        return False
-    return hasattr(x, "__next__") or (hasattr(x, "__getitem__") and hasattr(x, "__len__")
-                                      and not hasattr(x, "shape"))
-
 
 def _as_array(value: Any, what: str) -> np.ndarray:
     try:

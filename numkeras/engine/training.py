@@ -19,7 +19,13 @@ from numkeras.engine.ops import activations as act_ops
 from numkeras.engine.updates import apply_gradients
 from numkeras.graph.functional import Functional
 from numkeras.graph.keras_tensor import KerasTensor
-from numkeras.utils.data_utils import BatchSource, Sequence, unpack_x_y_sample_weight
+from numkeras.utils.data_utils import (
+    BatchSource,
+    Sequence,
+    is_generator_like,
+    unpack_x_y_sample_weight,
+)
+from numkeras.utils.generator_methods import GeneratorMethods
 from numkeras.utils.method_args import (
     check_batch_size,
     check_callbacks,
@@ -32,7 +38,7 @@ _COMPILE_EXTRAS = {"run_eagerly", "steps_per_execution", "jit_compile", "pss_eva
 _SPARSE_LOSSES = ("sparse_categorical_crossentropy",)
 
 
-class Model(Functional):
+class Model(GeneratorMethods, Functional):
     """``Model(inputs=a, outputs=b)``: a functional model trained on the numkeras engine."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -409,7 +415,7 @@ class Model(Functional):
             raise ValueError(f"fit: shuffle must be True, False or 'batch', got {shuffle!r}.")
         validate_on = validation_schedule(validation_freq)
         source = None
-        if da.is_generator_like(x):
+        if is_generator_like(x):
             if y is not None:
                 raise ValueError("fit: `y` argument is not supported when using a generator or "
                                  "Sequence as input (the targets come from it).")
@@ -503,7 +509,7 @@ class Model(Functional):
                            max_queue_size: int) -> Any:
         if validation_data is None:
             return None
-        if da.is_generator_like(validation_data):
+        if is_generator_like(validation_data):
             _check_generator_steps(validation_data, validation_steps, "validation_steps", "fit")
             source = BatchSource(validation_data, workers=workers,
                                  use_multiprocessing=use_multiprocessing,
@@ -579,7 +585,7 @@ class Model(Functional):
         if steps is not None:
             steps = check_int(steps, "steps", minimum=1)
         source = None
-        if da.is_generator_like(x):
+        if is_generator_like(x):
             if y is not None or sample_weight is not None:
                 raise ValueError("evaluate: `y` and `sample_weight` are not supported when using "
                                  "a generator or Sequence as input.")
@@ -623,7 +629,7 @@ class Model(Functional):
         if steps is not None:
             steps = check_int(steps, "steps", minimum=1)
         source = None
-        if da.is_generator_like(x):
+        if is_generator_like(x):
             _check_generator_steps(x, steps, "steps", "predict")
             source = BatchSource(x, workers=workers, use_multiprocessing=use_multiprocessing,
                                  max_queue_size=max_queue_size, shuffle=False, steps=steps,
@@ -700,45 +706,8 @@ class Model(Functional):
         outs, _ = self._runner.forward(xs, training=False)
         return self._format_outputs(outs)
 
-    # -------------------------------------------------------------- generators
-    def fit_generator(self, generator: Any, steps_per_epoch: int | None = None, epochs: int = 1,
-                      verbose: Any = 1, callbacks: Any = None, validation_data: Any = None,
-                      validation_steps: int | None = None, validation_freq: Any = 1,
-                      class_weight: Any = None, max_queue_size: int = 10, workers: int = 1,
-                      use_multiprocessing: bool = False, shuffle: bool = True,
-                      initial_epoch: int = 0) -> Any:
-        """Keras 2's generator form of ``fit``."""
-        if not da.is_generator_like(generator):
-            raise ValueError("fit_generator: `generator` must be a generator, an iterator or a "
-                             f"keras.utils.Sequence, got {type(generator).__name__}.")
-        return self.fit(generator, steps_per_epoch=steps_per_epoch, epochs=epochs,
-                        verbose=verbose, callbacks=callbacks, validation_data=validation_data,
-                        validation_steps=validation_steps, validation_freq=validation_freq,
-                        class_weight=class_weight, max_queue_size=max_queue_size,
-                        workers=workers, use_multiprocessing=use_multiprocessing,
-                        shuffle=shuffle, initial_epoch=initial_epoch)
 
-    def evaluate_generator(self, generator: Any, steps: int | None = None, callbacks: Any = None,
-                           max_queue_size: int = 10, workers: int = 1,
-                           use_multiprocessing: bool = False, verbose: Any = 0) -> Any:
-        """Keras 2's generator form of ``evaluate``: metrics over all batches' samples."""
-        if not da.is_generator_like(generator):
-            raise ValueError("evaluate_generator: `generator` must be a generator, an iterator "
-                             f"or a keras.utils.Sequence, got {type(generator).__name__}.")
-        return self.evaluate(generator, steps=steps, callbacks=callbacks,
-                             max_queue_size=max_queue_size, workers=workers,
-                             use_multiprocessing=use_multiprocessing, verbose=verbose)
 
-    def predict_generator(self, generator: Any, steps: int | None = None, callbacks: Any = None,
-                          max_queue_size: int = 10, workers: int = 1,
-                          use_multiprocessing: bool = False, verbose: Any = 0) -> Any:
-        """Keras 2's generator form of ``predict``; batch order is kept with any workers."""
-        if not da.is_generator_like(generator):
-            raise ValueError("predict_generator: `generator` must be a generator, an iterator "
-                             f"or a keras.utils.Sequence, got {type(generator).__name__}.")
-        return self.predict(generator, steps=steps, callbacks=callbacks,
-                            max_queue_size=max_queue_size, workers=workers,
-                            use_multiprocessing=use_multiprocessing, verbose=verbose)
 
     # ------------------------------------------------------------------ saving
     def _training_config(self) -> dict[str, Any] | None:

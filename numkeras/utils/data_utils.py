@@ -68,6 +68,17 @@ def is_generator_or_sequence(x: Any) -> bool:
     return isinstance(x, Sequence) or hasattr(x, "__next__") or inspect.isgenerator(x)
 
 
+def is_generator_like(x: Any) -> bool:
+    """A Sequence, a generator or an iterator (not an array, list or dict of arrays): what the
+    Model methods read batch by batch."""
+    if isinstance(x, Sequence):
+        return True
+    if isinstance(x, (np.ndarray, list, tuple, dict, str, bytes)) or x is None:
+        return False
+    return hasattr(x, "__next__") or (hasattr(x, "__getitem__") and hasattr(x, "__len__")
+                                      and not hasattr(x, "shape"))
+
+
 def unpack_x_y_sample_weight(data: Any) -> tuple[Any, Any, Any]:
     """Splits one batch into ``(x, y, sample_weight)`` as tf-keras 2 does.
 

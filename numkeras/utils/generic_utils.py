@@ -85,3 +85,19 @@ def deserialize_keras_object(
             raise ValueError(f"Unknown {printable_module_name}: {identifier!r}.")
         return obj
     raise ValueError(f"Could not interpret {printable_module_name} identifier: {identifier!r}.")
+
+
+KERAS_SUBMODULES = ("activations", "backend", "callbacks", "constraints", "initializers",
+                    "layers", "losses", "metrics", "optimizers", "regularizers", "utils")
+
+
+def alias_keras_submodules(package: str, namespace: dict[str, Any]) -> None:
+    """Makes ``from <package>.layers import Dense`` work like ``from keras.layers import ...``.
+
+    ``numkeras.engine`` and ``numkeras.client`` re-export the one vocabulary; registering the
+    modules under the package's name lets ``from ... import`` find them.
+    """
+    import sys
+
+    for name in KERAS_SUBMODULES:
+        sys.modules.setdefault(f"{package}.{name}", namespace[name])
