@@ -1,9 +1,10 @@
-"""numkeras.engine.ops.blas.matmul: np.matmul's numbers, one BLAS thread for small products."""
+"""numkeras.engine.ops.blas.matmul: np.matmul's numbers on one BLAS thread, large products split."""
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
-from numkeras.engine.ops import blas
+from numkeras.engine.ops import blas, parallel
 
 
 @pytest.mark.parametrize("shapes", [((32, 20), (20, 64)), ((3, 256), (256, 784)),
@@ -22,21 +23,68 @@ def test_matmul_equals_numpy(shapes):
     np.testing.assert_array_equal(blas.matmul(a.swapaxes(-1, -2).copy().swapaxes(-1, -2), b), got)
 
 
-@pytest.mark.skipif(blas._CONTROLLER is None or blas._DEFAULT_THREADS < 2,
-                    reason="needs numpy's OpenBLAS with several threads")
-def test_thread_count_follows_product_size(monkeypatch):
+# Shapes of the benchmark models' products (forward, weight gradient, input gradient), split
+# by rows, by columns and not at all.
+SPLIT_SHAPES = [(128, 784, 512, False), (784, 128, 512, True), (128, 512, 256, False),
+                (15488, 288, 64, False), (288, 15488, 64, True), (9, 4000, 32, True),
+                (40, 2000, 300, True), (20, 3000, 512, False), (33, 4096, 130, False)]
+
+
+def _serial(fn, count):
+    for i in range(count):
+        fn(i)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n,transposed", SPLIT_SHAPES)
+def test_split_products_do_not_depend_on_the_threads(m, k, n, transposed, dtype, monkeypatch):
+    """The same bits whether the blocks run on the helpers or one after another on the caller,
+    and the product's value (to rounding) of one unsplit product."""
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((k, m)).astype(dtype).T if transposed else \
+        rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    with threadpool_limits(1):
+        unsplit = np.matmul(a, b)
+    monkeypatch.setattr(blas, "SPLIT_MIN_FLOPS", 0)
+    got = blas.matmul(a, b)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, unsplit, rtol=tol, atol=tol * np.abs(unsplit).max())
+    for _ in range(3):
+        out = np.full((m, n), np.nan, dtype=dtype)
+        assert blas.matmul(a, b, out=out) is out
+        np.testing.assert_array_equal(out, got)
+    monkeypatch.setattr(blas, "run_chunks", _serial)
+    np.testing.assert_array_equal(blas.matmul(a, b), got)
+
+
+def test_products_from_the_threshold_up_are_split(monkeypatch):
+    """Both blocks of a split product are computed, whichever thread takes them; with the
+    helpers disabled the same blocks run on the caller."""
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((256, 64), dtype=np.float32)
+    b = rng.standard_normal((64, 96), dtype=np.float32)
+    calls = []
+    real = parallel.run_chunks
+    monkeypatch.setattr(blas, "run_chunks", lambda fn, n: (calls.append(n), real(fn, n)))
+    monkeypatch.setattr(blas, "SPLIT_MIN_FLOPS", 2 * a.size * b.shape[1])
+    got = blas.matmul(a, b)
+    assert calls == [blas.BLOCKS_PER_PRODUCT]
+    monkeypatch.setattr(blas, "SPLIT_MIN_FLOPS", 2 * a.size * b.shape[1] + 1)
+    np.testing.assert_array_equal(blas.matmul(a, b), got)
+    assert calls == [blas.BLOCKS_PER_PRODUCT]  # below the threshold: not split
+
+
+@pytest.mark.skipif(blas._CONTROLLER is None, reason="needs numpy's OpenBLAS")
+def test_openblas_runs_on_one_thread():
     a = np.ones((64, 64), dtype=np.float32)
-    monkeypatch.setattr(blas, "SINGLE_THREAD_MAX_FLOPS", 2 * 64 ** 3 + 1)
     blas.matmul(a, a)
     assert blas._CONTROLLER.get_num_threads() == 1
-    monkeypatch.setattr(blas, "SINGLE_THREAD_MAX_FLOPS", 2 * 64 ** 3)
-    blas.matmul(a, a)
-    assert blas._CONTROLLER.get_num_threads() == blas._DEFAULT_THREADS
 
 
 def test_bad_environment_value_is_named(monkeypatch):
-    monkeypatch.setenv("NUMKERAS_BLAS_SINGLE_THREAD_MAX_FLOPS", "many")
-    with pytest.raises(ValueError, match="NUMKERAS_BLAS_SINGLE_THREAD_MAX_FLOPS.*'many'"):
-        blas._env_flops("NUMKERAS_BLAS_SINGLE_THREAD_MAX_FLOPS", 1)
-    monkeypatch.setenv("NUMKERAS_BLAS_SINGLE_THREAD_MAX_FLOPS", "4096")
-    assert blas._env_flops("NUMKERAS_BLAS_SINGLE_THREAD_MAX_FLOPS", 1) == 4096
+    monkeypatch.setenv("NUMKERAS_BLAS_SPLIT_MIN_FLOPS", "many")
+    with pytest.raises(ValueError, match="NUMKERAS_BLAS_SPLIT_MIN_FLOPS.*'many'"):
+        blas._env_flops("NUMKERAS_BLAS_SPLIT_MIN_FLOPS", 1)
+    monkeypatch.setenv("NUMKERAS_BLAS_SPLIT_MIN_FLOPS", "4096")
+    assert blas._env_flops("NUMKERAS_BLAS_SPLIT_MIN_FLOPS", 1) == 4096

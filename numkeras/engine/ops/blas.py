@@ -1,16 +1,23 @@
-"""Matrix products with the BLAS thread count chosen per product.
+"""Matrix products on one OpenBLAS thread, large ones split over the cores by ``parallel``.
 
 OpenBLAS splits a product over all its threads once it passes a small size, and its threads
-spin while they wait for each other. On a 2-core host shared with other processes that costs far
-more than it gains on the skinny products of a training step: ``(256, 3) @ (3, 784)`` took
-7.6 ms with 2 threads against 0.15 ms with 1, and LSTM and CNN epochs ran 4-20x slower. Large
-products still gain from every core, so :func:`matmul` runs products below
-``SINGLE_THREAD_MAX_FLOPS`` on one thread and larger ones on the library's default count.
+wait for each other several times inside one product. On a 2-core host shared with other
+processes that cost far more than it gained: ``(256, 3) @ (3, 784)`` took 7.6 ms with 2 threads
+against 0.15 ms with 1, and LSTM and CNN epochs ran 4-20x slower. Its threads also change the
+rounding of some products (``(128, 784) @ (784, 512)`` differs in the last bits between 1 and 2
+threads), so results would depend on the thread count.
 
-The thread count is switched through threadpoolctl's controller for the OpenBLAS that numpy
-loaded (found once, at import), and only when it changes (about 1 us). The setting is
-process-wide: other numpy products in the process run with the count of the last product here.
-Other BLAS libraries are left alone.
+So OpenBLAS always runs on one thread here, and :func:`matmul` splits a product of at least
+``SPLIT_MIN_FLOPS`` into row blocks (column blocks when it has few rows) that
+``parallel.run_chunks`` hands to the calling thread and the spare cores. The blocks depend on
+the shapes only, so the numbers are the same whatever the thread count or the load
+(tests/engine/test_blas.py checks it bit for bit). They may differ in the last bits from one
+unsplit product, where OpenBLAS picks another kernel for a smaller block (seen for float64
+``(40, 2000) @ (2000, 300)``; the float32 products of the benchmark models came out identical).
+
+The thread count is set through threadpoolctl's controller for the OpenBLAS that numpy loaded
+(found once, at import), at the first product here.
+The setting is process-wide. Other BLAS libraries are left alone.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from __future__ import annotations
 import os
 
 import numpy as np
+
+from numkeras.engine.ops.parallel import run_chunks, split
 
 
 def _env_flops(name: str, default: int) -> int:
@@ -28,52 +37,67 @@ def _env_flops(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer number of FLOPs, got {value!r}.") from None
 
 
-SINGLE_THREAD_MAX_FLOPS = _env_flops("NUMKERAS_BLAS_SINGLE_THREAD_MAX_FLOPS", 1 << 30)
-"""Products of fewer floating-point operations (``2 * m * k * n``) run on one thread; 0 leaves
-every product to OpenBLAS's own choice. Measured on the 2-core development host with other
-processes busy (load 3-8): 2 threads lost on every product tried, by 10-50x on the 3-200 MFLOP
-products of the benchmark models (a descheduled helper thread costs the product a scheduler
-time slice) and by 1.6x still at 2 GFLOP (1024^3); at 17 GFLOP (2048^3) they were even. At quieter
-moments they won 1.4x at 103 MFLOP (128x784x512) and the benchmark mlp trained 1.6x faster. The
-default keeps the worst case bounded: only products long enough to absorb a lost time slice use
-every core. On a host where numkeras has the cores to itself, ``1 << 26`` (through the
-environment variable of the same name, read at import) gives the mlp its 1.6x. The choice is by
-size alone, never by timing: the thread count changes the rounding of some products."""
+SPLIT_MIN_FLOPS = _env_flops("NUMKERAS_BLAS_SPLIT_MIN_FLOPS", 1 << 24)
+"""Products of at least this many floating-point operations (``2 * m * k * n``) are split in
+blocks over the threads of ``parallel``; 0 splits every product with enough rows or columns.
+Measured on the 2-core development host, idle: two blocks of ``(128, 784) @ (784, 512)`` ran at
+1.65x the speed of one thread, ``(128, 512) @ (512, 256)`` (34 MFLOP) 1.31x, but
+``(64, 128) @ (128, 512)`` (8 MFLOP) 0.69x: waking a helper costs some 30 us."""
+
+BLOCKS_PER_PRODUCT = 2
+"""Blocks a split product is cut into (by shape only, so the numbers never depend on the host)."""
+
+_ALIGN = 16  # block edges on multiples of the kernels' register tile
 
 
-def _openblas_controller() -> tuple[object | None, int]:
+def _openblas_controller() -> object | None:
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - threadpoolctl is a base dependency
-        return None, 1
+        return None
     libs = ThreadpoolController().select(internal_api="openblas").lib_controllers
     if len(libs) != 1:  # none, or several OpenBLAS copies: leave threading to the library
-        return None, 1
-    return libs[0], int(libs[0].num_threads)
+        return None
+    return libs[0]
 
 
-_CONTROLLER, _DEFAULT_THREADS = _openblas_controller()
-_threads = _DEFAULT_THREADS
+_CONTROLLER = _openblas_controller()
+_blas_threads = 0  # what this module last set; 0: not set yet
 
 
-def _use_threads(n: int) -> None:
-    global _threads
-    if n != _threads:
-        _CONTROLLER.set_num_threads(n)
-        _threads = n
+def _one_blas_thread() -> None:
+    global _blas_threads
+    if _blas_threads != 1 and _CONTROLLER is not None:
+        _CONTROLLER.set_num_threads(1)
+        _blas_threads = 1
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``a @ b`` (``np.matmul``, so the same numbers), on one BLAS thread when it is small.
+    """``a @ b`` (``np.matmul``'s numbers on one BLAS thread), large products on every core.
 
     Args:
         a: An array ``(..., m, k)``.
         b: An array ``(..., k, n)``.
         out: Optional output array for ``np.matmul``.
     """
-    if _CONTROLLER is not None and _DEFAULT_THREADS > 1:
-        flops = 2 * a.size * (b.shape[-1] if b.ndim > 1 else 1)
-        _use_threads(1 if flops < SINGLE_THREAD_MAX_FLOPS else _DEFAULT_THREADS)
+    _one_blas_thread()
+    if a.ndim == 2 and b.ndim == 2 and 2 * a.size * b.shape[1] >= SPLIT_MIN_FLOPS:
+        m, n = a.shape[0], b.shape[1]
+        if out is None:
+            out = np.empty((m, n), dtype=np.result_type(a, b))
+        rows = m >= BLOCKS_PER_PRODUCT * _ALIGN
+        # Column blocks narrower than 64 lost (``(9, 86528) @ (86528, 32)``: 0.85x).
+        edges = split(m, BLOCKS_PER_PRODUCT, _ALIGN) if rows else \
+            split(n, BLOCKS_PER_PRODUCT, 64)
+        if len(edges) > 2 and out.dtype == np.result_type(a, b):
+            if rows:
+                run_chunks(lambda i: np.matmul(a[edges[i]:edges[i + 1]], b,
+                                               out=out[edges[i]:edges[i + 1]]), len(edges) - 1)
+            else:
+                run_chunks(lambda i: np.matmul(a, b[:, edges[i]:edges[i + 1]],
+                                               out=out[:, edges[i]:edges[i + 1]]),
+                           len(edges) - 1)
+            return out
     if out is None:
         return np.matmul(a, b)
     return np.matmul(a, b, out=out)

@@ -24,6 +24,7 @@ import numpy as np
 
 from numkeras import optimizers
 from numkeras.backend import floatx
+from numkeras.engine.ops.parallel import run_chunks
 from numkeras.engine.updates import adadelta, adagrad, adam, adamax, nadam, rmsprop, sgd
 
 __all__ = [
@@ -150,7 +151,7 @@ def apply_gradients(
         raise ValueError(
             f"apply_gradients got {len(params)} parameters but {len(grads)} gradients."
         )
-    rule, flat_params, flat_slots = _plan(optimizer, params)
+    rule, flat_params, flat_slots, blocks = _plan(optimizer, params)
     ready: list[np.ndarray | None] = []
     for i, (p, g) in enumerate(zip(params, grads, strict=True)):
         if g is not None:
@@ -173,9 +174,20 @@ def apply_gradients(
         for p, g in zip(params, ready, strict=True):
             if g is not None:
                 p -= p * wd * lr
-    for p, g, slots in zip(flat_params, ready, flat_slots, strict=True):
-        if g is not None:
-            rule.update(p, g.reshape(-1), slots, coeffs)
+    if blocks is None:
+        for p, g, slots in zip(flat_params, ready, flat_slots, strict=True):
+            if g is not None:
+                rule.update(p, g.reshape(-1), slots, coeffs)
+    else:
+        flat_grads = [None if g is None else g.reshape(-1) for g in ready]
+
+        def update_block(c: int) -> None:
+            i, start, stop, p, slots = blocks[c]
+            g = flat_grads[i]
+            if g is not None:
+                rule.update(p, g[start:stop], slots, coeffs)
+
+        run_chunks(update_block, len(blocks))
     if optimizer.use_ema:
         _update_ema(optimizer, params, ready)
     optimizer.iterations += 1
@@ -185,17 +197,41 @@ def apply_gradients(
 # same arrays come back step after step (the per-step checks cost more than a tiny model's math).
 _PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
+PARALLEL_MIN_ELEMENTS = 1 << 17
+"""Models with at least this many parameter elements update them in blocks of
+``BLOCK_ELEMENTS`` spread over the cores (``parallel.run_chunks``); every rule is elementwise,
+so the numbers are the same. Smaller models update on the calling thread: waking a helper
+(~30 us) costs more than their whole update."""
+BLOCK_ELEMENTS = 1 << 16
+
+
+def _blocks(flat_params: list[np.ndarray], flat_slots: list[dict[str, np.ndarray]]
+            ) -> list[tuple] | None:
+    if sum(p.size for p in flat_params) < PARALLEL_MIN_ELEMENTS:
+        return None
+    blocks = []
+    for i, (p, slots) in enumerate(zip(flat_params, flat_slots, strict=True)):
+        for start in range(0, p.size, BLOCK_ELEMENTS):
+            stop = min(start + BLOCK_ELEMENTS, p.size)
+            blocks.append((i, start, stop, p[start:stop],
+                           {name: s[start:stop] if s.size else s for name, s in slots.items()}))
+    # Largest first, so that the last blocks claimed are short ones.
+    blocks.sort(key=lambda b: b[1] - b[2])
+    return blocks
+
 
 def _plan(optimizer: optimizers.Optimizer, params: Sequence[np.ndarray]
-          ) -> tuple[ModuleType, list[np.ndarray], list[dict[str, np.ndarray]]]:
+          ) -> tuple[ModuleType, list[np.ndarray], list[dict[str, np.ndarray]], list | None]:
     cached = _PLANS.get(optimizer)
     if cached is not None and cached[0] == (id(optimizer.slots), *map(id, params)):
         return cached[1]
     rule = _rule(optimizer)
     _check_params(params)
     build(optimizer, params)
-    plan = (rule, [p.reshape(-1) for p in params],
-            [{name: s.reshape(-1) for name, s in group.items()} for group in optimizer.slots])
+    flat_params = [p.reshape(-1) for p in params]
+    flat_slots = [{name: s.reshape(-1) for name, s in group.items()}
+                  for group in optimizer.slots]
+    plan = (rule, flat_params, flat_slots, _blocks(flat_params, flat_slots))
     # The entry keeps ``params`` and the slot list alive, so their ids cannot be reused
     # meanwhile; set_optimizer_weights, which may add slot arrays, drops it.
     _PLANS[optimizer] = ((id(optimizer.slots), *map(id, params)), plan, optimizer.slots,

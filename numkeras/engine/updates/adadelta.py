@@ -8,7 +8,7 @@ from numba import njit
 from numkeras.optimizers import Adadelta
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def adadelta_kernel(
     var, grad, accumulated_grad, accumulated_delta_var, lr, rho, one_minus_rho, epsilon
 ):  # pragma: no cover - compiled

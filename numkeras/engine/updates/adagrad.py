@@ -8,7 +8,7 @@ from numba import njit
 from numkeras.optimizers import Adagrad
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def adagrad_kernel(var, grad, accumulator, lr, epsilon):  # pragma: no cover - compiled
     for i in range(var.size):
         g = grad[i]

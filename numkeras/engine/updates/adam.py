@@ -10,7 +10,7 @@ from numkeras.optimizers import Adam
 _NONE = np.empty(0, dtype=np.float32)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def adam_kernel(
     var, grad, m, v, vhat, alpha, one_minus_beta_1, one_minus_beta_2, epsilon_hat, amsgrad
 ):  # pragma: no cover - compiled

@@ -8,7 +8,7 @@ from numba import njit
 from numkeras.optimizers import Adamax
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def adamax_kernel(
     var, grad, m, u, lr, one_minus_beta_1, beta_2, bias_correction, epsilon
 ):  # pragma: no cover - compiled

@@ -13,7 +13,7 @@ from numkeras.optimizers import Nadam
 _U_PRODUCTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def nadam_kernel(
     var, grad, m, v, lr, beta_1, beta_2, u_t, u_next, product, product_next, beta_2_power, epsilon
 ):  # pragma: no cover - compiled

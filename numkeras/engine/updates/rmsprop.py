@@ -10,7 +10,7 @@ from numkeras.optimizers import RMSprop
 _NONE = np.empty(0, dtype=np.float32)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def rmsprop_kernel(
     var, grad, velocity, mom, avg, lr, rho, one_minus_rho, momentum, epsilon, use_momentum, centered
 ):  # pragma: no cover - compiled

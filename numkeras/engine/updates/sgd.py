@@ -8,7 +8,7 @@ from numba import njit
 from numkeras.optimizers import SGD
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def sgd_kernel(var, grad, m, lr, momentum, nesterov):  # pragma: no cover - compiled
     for i in range(var.size):
         g = grad[i]

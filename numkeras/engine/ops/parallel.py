@@ -1,0 +1,165 @@
+"""A helping hand: independent chunks of work run on the calling thread and the spare cores.
+
+``run_chunks(fn, count)`` calls ``fn(0) ... fn(count - 1)`` and returns when all are done. The
+calling thread works through the chunks itself; helper threads (one per spare core) claim
+whichever chunks are still unclaimed when they wake up. Nobody waits for a helper to *start*:
+when the machine is busy and a helper is not scheduled, the caller simply does every chunk, so
+a busy host costs at most the chunk a descheduled helper already holds. That is the difference
+from OpenBLAS's own threads, which wait for each other several times inside one product and
+made small products 10-50x slower on a loaded 2-core host (see ``blas``).
+
+``fn`` must release the GIL for the helpers to add anything: NumPy's BLAS products and ufuncs
+on large arrays and ``@njit(nogil=True)`` kernels do. Chunks must not depend on each other or
+on which thread runs them; the callers split work by its shape only, so the numbers never depend
+on the thread count or on timing.
+
+Threads: ``NUMKERAS_NUM_THREADS`` (read at import) caps the total, calling thread included; the
+default is the number of CPUs this process may run on. ``1`` runs everything on the caller.
+A ``run_chunks`` inside a chunk, or while another thread's chunks are running, runs serially.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Callable
+
+
+def _env_threads() -> int:
+    value = os.environ.get("NUMKERAS_NUM_THREADS")
+    if value is None:
+        try:
+            return max(len(os.sched_getaffinity(0)), 1)
+        except AttributeError:  # pragma: no cover - not Linux
+            return os.cpu_count() or 1
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(f"NUMKERAS_NUM_THREADS must be a positive integer, got {value!r}.")
+    return count
+
+
+NUM_THREADS = _env_threads()
+"""Threads that run chunks, the calling thread included."""
+
+
+class _Job:
+    """One ``run_chunks`` call: chunks are claimed from a shared counter."""
+
+    __slots__ = ("fn", "count", "claims", "lock", "finished", "done", "error")
+
+    def __init__(self, fn: Callable[[int], object], count: int) -> None:
+        self.fn = fn
+        self.count = count
+        self.claims = itertools.count()  # next() is atomic under the GIL
+        self.lock = threading.Lock()
+        self.finished = 0
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def work(self) -> None:
+        """Claims and runs chunks until none is left."""
+        _local.busy = True
+        try:
+            while True:
+                index = next(self.claims)
+                if index >= self.count:
+                    return
+                try:
+                    self.fn(index)
+                except BaseException as exc:  # re-raised on the calling thread
+                    if self.error is None:
+                        self.error = exc
+                with self.lock:
+                    self.finished += 1
+                    if self.finished == self.count:
+                        self.done.set()
+        finally:
+            _local.busy = False
+
+
+class _Helpers:
+    """The helper threads of this process; they sleep between jobs."""
+
+    def __init__(self, count: int) -> None:
+        self.wake = threading.Condition()
+        self.generation = 0
+        self.job: _Job | None = None
+        self.posting = threading.Lock()
+        self.pid = os.getpid()
+        for i in range(count):
+            threading.Thread(target=self._loop, name=f"numkeras-helper-{i}",
+                             daemon=True).start()
+
+    def _loop(self) -> None:
+        seen = 0
+        while True:
+            with self.wake:
+                while self.generation == seen:
+                    self.wake.wait()
+                seen = self.generation
+                job = self.job
+            if job is not None:
+                job.work()
+
+    def post(self, job: _Job) -> None:
+        with self.wake:
+            self.job = job
+            self.generation += 1
+            self.wake.notify_all()
+
+
+_local = threading.local()
+_helpers: _Helpers | None = None
+_helpers_lock = threading.Lock()
+
+
+def _get_helpers() -> _Helpers | None:
+    global _helpers
+    if NUM_THREADS < 2:
+        return None
+    helpers = _helpers
+    if helpers is None or helpers.pid != os.getpid():  # first use, or a forked child
+        with _helpers_lock:
+            if _helpers is None or _helpers.pid != os.getpid():
+                _helpers = _Helpers(NUM_THREADS - 1)
+            helpers = _helpers
+    return helpers
+
+
+def run_chunks(fn: Callable[[int], object], count: int) -> None:
+    """Runs ``fn(i)`` for every ``i`` in ``range(count)``, on this thread and the helpers.
+
+    Raises the first exception a chunk raised, after every chunk has finished.
+    """
+    helpers = None if count < 2 or getattr(_local, "busy", False) else _get_helpers()
+    if helpers is None or not helpers.posting.acquire(blocking=False):
+        for i in range(count):
+            fn(i)
+        return
+    try:
+        job = _Job(fn, count)
+        helpers.post(job)
+        job.work()
+        job.done.wait()
+        helpers.job = None
+    finally:
+        helpers.posting.release()
+    if job.error is not None:
+        raise job.error
+
+
+def split(length: int, parts: int, align: int = 1) -> list[int]:
+    """Edges ``[0, ..., length]`` of ``parts`` near-equal ranges, inner edges multiples of
+    ``align`` (fewer parts when ``length`` is too short for them)."""
+    parts = max(min(parts, length // max(align, 1)), 1)
+    edges = [0]
+    for p in range(1, parts):
+        edge = (length * p // parts) // align * align
+        if edge > edges[-1]:
+            edges.append(edge)
+    edges.append(length)
+    return edges
