@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 PEERS = {"torch": HERE / "peers" / "torch_peer.py", "tf-keras": HERE / "peers" / "tf_keras_peer.py"}
 FRAMEWORKS = ("numkeras", "torch", "tf-keras")
 BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-            "NUMBA_NUM_THREADS")
+            "NUMBA_NUM_THREADS", "NUMKERAS_NUM_THREADS", "NUMKERAS_BLAS_SPLIT_MIN_FLOPS")
 # (fan_in, units) of the mlp's Dense layers; a training step does 3 GEMMs per Dense
 # (forward, input gradient, kernel gradient) of 2 * fan_in * units FLOPs per sample each.
 MLP_DENSE = ((784, 512), (512, 256), (256, 10))

@@ -3,9 +3,8 @@ run when ``import torch`` works.
 
 Model: Input(50, 32) -> LSTM(64) -> Dense(1); Adam, mse, batch 64, 4096 random samples; one
 warm-up epoch, then the median of ``--repeat`` timed epochs. Prints samples/s and the
-numkeras / torch ratio. ``--threads N`` limits both to N threads (BLAS through threadpoolctl,
-``torch.set_num_threads``): the per-step recurrent products are small, and on a busy machine
-multi-threaded BLAS on them stalls.
+numkeras / torch ratio. ``--threads N`` limits both to N threads (``NUMKERAS_NUM_THREADS``,
+``torch.set_num_threads``).
 
     python bench/bench_lstm.py [--repeat 3] [--no-torch] [--threads 1]
 """
@@ -13,6 +12,7 @@ multi-threaded BLAS on them stalls.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -50,10 +50,8 @@ def main() -> None:
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
-    if args.threads is not None:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(args.threads)
+    if args.threads is not None:  # read when numkeras is imported, in build_numkeras
+        os.environ["NUMKERAS_NUM_THREADS"] = str(args.threads)
     x, y = common.make_data("lstm", SPEC.samples)
     bs = SPEC.batch_size
     threads = "" if args.threads is None else f", {args.threads} thread(s)"
