@@ -1,16 +1,25 @@
-"""Max and average pooling on channels-last 4D arrays, in numba, parallel over the batch for
-large inputs. Max pooling caches the arg-max (flat pixel index, first maximum wins) so its
-backward is a scatter; "same" windows only cover real inputs, as in TensorFlow."""
+"""Max and average pooling on channels-last 4D arrays, in numba, over blocks of samples on every
+core. Max pooling caches the arg-max (flat pixel index, first maximum wins) so its backward is a
+scatter; "same" windows only cover real inputs, as in TensorFlow.
+
+Blocks: the batch is cut into blocks of whole samples by shape only (``conv.sample_blocks``),
+run through ``parallel.run_chunks``; each block writes only its own samples, so the numbers do
+not depend on the threads. The backward kernels zero their samples of the input gradient
+themselves (one sample at a time, while it is in cache) instead of scattering into a separate
+``np.zeros`` pass. Outputs, arg-max and input gradients are ``conv.recycled`` arrays, reused
+once nothing holds them, so they are not allocated (and page-faulted) again for every batch.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from numkeras.engine.kernels import register
-from numkeras.engine.ops.conv import PARALLEL_MIN, from_nhwc, geometry, to_nhwc
+from numkeras.engine.ops.conv import from_nhwc, geometry, recycled, sample_blocks, to_nhwc
+from numkeras.engine.ops.parallel import run_chunks
 from numkeras.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -19,56 +28,71 @@ from numkeras.layers.pooling import (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _window(o, stride, pad, size, limit):
     start = o * stride - pad
     return max(start, 0), min(start + size, limit)
 
 
-@njit(cache=True)
-def _max_sample(x, n, ph, pw, sh, sw, pt, pl, y, arg):
-    width, channels = x.shape[2], x.shape[3]
-    for oh in range(y.shape[1]):
-        h0, h1 = _window(oh, sh, pt, ph, x.shape[1])
-        for ow in range(y.shape[2]):
-            w0, w1 = _window(ow, sw, pl, pw, width)
-            for c in range(channels):
-                y[n, oh, ow, c] = -np.inf
-                arg[n, oh, ow, c] = h0 * width + w0
-            for ih in range(h0, h1):
-                for iw in range(w0, w1):
-                    for c in range(channels):
-                        v = x[n, ih, iw, c]
-                        if v > y[n, oh, ow, c]:
-                            y[n, oh, ow, c] = v
-                            arg[n, oh, ow, c] = ih * width + iw
+# Flat arrays and unsigned offsets: numba wraps negative indices around, a test on every
+# access that keeps LLVM from vectorizing the channel loops (see ``ops.conv``).
 
 
-@njit(cache=True)
-def _max_back_sample(dy, arg, n, dx):
-    width = dx.shape[2]
-    for oh in range(dy.shape[1]):
-        for ow in range(dy.shape[2]):
-            for c in range(dy.shape[3]):
-                a = arg[n, oh, ow, c]
-                dx[n, a // width, a % width, c] += dy[n, oh, ow, c]
-
-
-@njit(cache=True)
-def _avg_sample(x, n, ph, pw, sh, sw, pt, pl, y, backward, dy, dx):
-    """Forward (``y`` = window means of ``x``) or, if ``backward``, ``dx`` += spread ``dy``."""
+@njit(cache=True, nogil=True)
+def _max_block(x, n0, n1, ph, pw, sh, sw, pt, pl, y, arg):
     height, width, channels = x.shape[1], x.shape[2], x.shape[3]
-    for oh in range(y.shape[1]):
-        h0, h1 = _window(oh, sh, pt, ph, height)
-        for ow in range(y.shape[2]):
-            w0, w1 = _window(ow, sw, pl, pw, width)
-            scale = 1.0 / ((h1 - h0) * (w1 - w0))
-            if backward:
+    oh_n, ow_n = y.shape[1], y.shape[2]
+    xf, yf, af = x.reshape(-1), y.reshape(-1), arg.reshape(-1)
+    for n in range(n0, n1):
+        for oh in range(oh_n):
+            h0, h1 = _window(oh, sh, pt, ph, height)
+            for ow in range(ow_n):
+                w0, w1 = _window(ow, sw, pl, pw, width)
+                o = ((n * oh_n + oh) * ow_n + ow) * channels
+                first = h0 * width + w0
+                for c in range(channels):
+                    yf[np.uintp(o + c)] = -np.inf
+                    af[np.uintp(o + c)] = first
                 for ih in range(h0, h1):
                     for iw in range(w0, w1):
+                        at = ih * width + iw
+                        s = (n * height * width + at) * channels
                         for c in range(channels):
-                            dx[n, ih, iw, c] += dy[n, oh, ow, c] * scale
-            else:
+                            v = xf[np.uintp(s + c)]
+                            best = yf[np.uintp(o + c)]
+                            more = v > best
+                            yf[np.uintp(o + c)] = v if more else best
+                            af[np.uintp(o + c)] = at if more else af[np.uintp(o + c)]
+
+
+@njit(cache=True, nogil=True)
+def _max_back_block(dy, arg, n0, n1, dx):
+    """Samples ``n0 .. n1 - 1`` of ``dx`` (overwritten): each zeroed, then the scatter, while it
+    is in cache (zeroing the whole block first ran 3x slower)."""
+    size, channels = dx.shape[1] * dx.shape[2] * dx.shape[3], dx.shape[3]
+    outputs = dy.shape[1] * dy.shape[2]
+    dyr = dy.reshape((dy.shape[0], outputs * channels))
+    ar = arg.reshape((dy.shape[0], outputs * channels))
+    dxr = dx.reshape((dx.shape[0], size))
+    for n in range(n0, n1):
+        d, g, a = dxr[n], dyr[n], ar[n]
+        for k in range(size):
+            d[k] = 0.0
+        for o in range(outputs):
+            for c in range(channels):
+                i = o * channels + c
+                d[np.uintp(a[i] * channels + c)] += g[i]
+
+
+@njit(cache=True, nogil=True)
+def _avg_block(x, n0, n1, ph, pw, sh, sw, pt, pl, y):
+    height, width, channels = x.shape[1], x.shape[2], x.shape[3]
+    for n in range(n0, n1):
+        for oh in range(y.shape[1]):
+            h0, h1 = _window(oh, sh, pt, ph, height)
+            for ow in range(y.shape[2]):
+                w0, w1 = _window(ow, sw, pl, pw, width)
+                scale = 1.0 / ((h1 - h0) * (w1 - w0))
                 for c in range(channels):
                     y[n, oh, ow, c] = 0.0
                 for ih in range(h0, h1):
@@ -79,43 +103,24 @@ def _avg_sample(x, n, ph, pw, sh, sw, pt, pl, y, backward, dy, dx):
                     y[n, oh, ow, c] *= scale
 
 
-@njit(cache=True)
-def _max_serial(x, ph, pw, sh, sw, pt, pl, y, arg):
-    for n in range(x.shape[0]):
-        _max_sample(x, n, ph, pw, sh, sw, pt, pl, y, arg)
+@njit(cache=True, nogil=True)
+def _avg_back_block(dy, n0, n1, ph, pw, sh, sw, pt, pl, dx):
+    """``dx`` (samples ``n0 .. n1 - 1``, overwritten) = each ``dy`` spread over its window."""
+    height, width, channels = dx.shape[1], dx.shape[2], dx.shape[3]
+    for n in range(n0, n1):
+        dx[n] = 0.0
+        for oh in range(dy.shape[1]):
+            h0, h1 = _window(oh, sh, pt, ph, height)
+            for ow in range(dy.shape[2]):
+                w0, w1 = _window(ow, sw, pl, pw, width)
+                scale = 1.0 / ((h1 - h0) * (w1 - w0))
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        for c in range(channels):
+                            dx[n, ih, iw, c] += dy[n, oh, ow, c] * scale
 
 
-@njit(cache=True, parallel=True)
-def _max_parallel(x, ph, pw, sh, sw, pt, pl, y, arg):
-    for n in prange(x.shape[0]):
-        _max_sample(x, n, ph, pw, sh, sw, pt, pl, y, arg)
-
-
-@njit(cache=True)
-def _max_back_serial(dy, arg, dx):
-    for n in range(dx.shape[0]):
-        _max_back_sample(dy, arg, n, dx)
-
-
-@njit(cache=True, parallel=True)
-def _max_back_parallel(dy, arg, dx):
-    for n in prange(dx.shape[0]):
-        _max_back_sample(dy, arg, n, dx)
-
-
-@njit(cache=True)
-def _avg_serial(x, ph, pw, sh, sw, pt, pl, y, backward, dy, dx):
-    for n in range(x.shape[0]):
-        _avg_sample(x, n, ph, pw, sh, sw, pt, pl, y, backward, dy, dx)
-
-
-@njit(cache=True, parallel=True)
-def _avg_parallel(x, ph, pw, sh, sw, pt, pl, y, backward, dy, dx):
-    for n in prange(x.shape[0]):
-        _avg_sample(x, n, ph, pw, sh, sw, pt, pl, y, backward, dy, dx)
-
-
-def _setup(layer: Any, x: np.ndarray) -> tuple[np.ndarray, tuple, tuple, bool]:
+def _setup(layer: Any, x: np.ndarray) -> tuple[np.ndarray, tuple, tuple, list[int]]:
     xs = to_nhwc(x, layer.data_format)
     pool, strides = layer.pool_size, layer.strides
     if layer.rank == 1:
@@ -123,25 +128,35 @@ def _setup(layer: Any, x: np.ndarray) -> tuple[np.ndarray, tuple, tuple, bool]:
     g = geometry(xs.shape[1:3], pool, strides, (1, 1), layer.padding)
     out_shape = (xs.shape[0], g[8], g[9], xs.shape[3])
     params = (g[0], g[1], g[2], g[3], g[6], g[7])  # ph, pw, sh, sw, pad_top, pad_left
-    return xs, params, out_shape, xs.size >= PARALLEL_MIN and xs.shape[0] > 1
+    edges = sample_blocks(xs.shape[0], xs[:1].nbytes)
+    return xs, params, out_shape, edges
+
+
+def _blocks(edges: list[int], fn: Any) -> None:
+    """Runs ``fn(n0, n1)`` for every block of samples, on every core."""
+    run_chunks(lambda i: fn(edges[i], edges[i + 1]), len(edges) - 1)
 
 
 @register(MaxPooling1D, MaxPooling2D)
 def max_forward(layer: MaxPooling1D | MaxPooling2D, x: np.ndarray,
                 training: bool) -> tuple[np.ndarray, Any]:
     fmt = layer.data_format
-    xs, params, out_shape, parallel = _setup(layer, x)
-    y = np.empty(out_shape, dtype=xs.dtype)
-    arg = np.empty(out_shape, dtype=np.int32)
+    xs, params, out_shape, edges = _setup(layer, x)
+    y = recycled(layer, "y", out_shape, xs.dtype)
+    arg = recycled(layer, "arg", out_shape, np.int32)
     if y.size:
-        (_max_parallel if parallel else _max_serial)(xs, *params, y, arg)
+        _blocks(edges, lambda n0, n1: _max_block(xs, n0, n1, *params, y, arg))
+    # The backward needs only the arg-max: no reference to the input or the output.
+    in_shape, dtype, ndim, windows = xs.shape, xs.dtype, x.ndim, y.size
 
     def backward(dy: np.ndarray) -> tuple[np.ndarray, list]:
-        dx = np.zeros_like(xs)
-        if dx.size:
-            run = _max_back_parallel if parallel else _max_back_serial
-            run(to_nhwc(dy, fmt).astype(xs.dtype, copy=False), arg, dx)
-        return from_nhwc(dx, fmt, x.ndim), []
+        dx = recycled(layer, "dx", in_shape, dtype)
+        dys = np.ascontiguousarray(to_nhwc(dy, fmt), dtype=dtype)
+        if windows:
+            _blocks(edges, lambda n0, n1: _max_back_block(dys, arg, n0, n1, dx))
+        else:
+            dx[...] = 0
+        return from_nhwc(dx, fmt, ndim), []
 
     return from_nhwc(y, fmt, x.ndim), backward
 
@@ -150,16 +165,17 @@ def max_forward(layer: MaxPooling1D | MaxPooling2D, x: np.ndarray,
 def average_forward(layer: AveragePooling1D | AveragePooling2D, x: np.ndarray,
                     training: bool) -> tuple[np.ndarray, Any]:
     fmt = layer.data_format
-    xs, params, out_shape, parallel = _setup(layer, x)
-    run = _avg_parallel if parallel else _avg_serial
-    y = np.empty(out_shape, dtype=xs.dtype)
+    xs, params, out_shape, edges = _setup(layer, x)
+    y = recycled(layer, "y", out_shape, xs.dtype)
     if y.size:
-        run(xs, *params, y, False, y, xs)
+        _blocks(edges, lambda n0, n1: _avg_block(xs, n0, n1, *params, y))
+    in_shape, dtype, ndim = xs.shape, xs.dtype, x.ndim
 
     def backward(dy: np.ndarray) -> tuple[np.ndarray, list]:
-        dx = np.zeros_like(xs)
+        dx = recycled(layer, "dx", in_shape, dtype)
+        dys = np.ascontiguousarray(to_nhwc(dy, fmt), dtype=dtype)
         if dx.size:
-            run(xs, *params, y, True, to_nhwc(dy, fmt).astype(xs.dtype, copy=False), dx)
-        return from_nhwc(dx, fmt, x.ndim), []
+            _blocks(edges, lambda n0, n1: _avg_back_block(dys, n0, n1, *params, dx))
+        return from_nhwc(dx, fmt, ndim), []
 
     return from_nhwc(y, fmt, x.ndim), backward

@@ -11,6 +11,11 @@ ufuncs in place, whose SIMD transcendental functions are 5-10x faster than the s
 numba makes (measured on 1e6 float32: exp 0.45 ms vs 3 ms, tanh 0.36 ms vs 16 ms). gelu needs
 ``erf``, which NumPy lacks, so it is numba throughout. Softmax and log_softmax act along the last
 axis.
+
+The fused bias + activation passes of large arrays run in row blocks on every core
+(``parallel.run_chunks``; the numba kernels release the GIL, and so do NumPy's ufuncs). The
+blocks depend on the shape only and the bias gradient adds the blocks' float64 partial sums in
+block order, so the numbers do not depend on the thread count or the load.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 from numba import njit
 
 from numkeras.activations import SELU_ALPHA, SELU_SCALE
+from numkeras.engine.ops.parallel import run_chunks, split
 
 LINEAR, RELU, RELU6, LEAKY_RELU, HARD_SIGMOID, SOFTSIGN = range(6)
 SIGMOID, TANH, SOFTPLUS, ELU, SELU, EXPONENTIAL, SWISH, GELU, MISH = range(6, 15)
@@ -42,6 +48,14 @@ _USES_INPUT = frozenset({SOFTSIGN, SWISH, GELU, MISH})
 
 ACTIVATIONS: tuple[str, ...] = tuple(_CODES) + tuple(_ALIASES)
 """Every activation name the engine can run and differentiate."""
+
+PARALLEL_MIN = 1 << 18
+"""Elements from which a fused bias + activation pass is split into row blocks over the cores.
+Waking a helper costs some 30 us; a bias + ReLU pass over 2**18 float32 values takes ~20 us."""
+
+BLOCKS = 4
+"""Row blocks of a split pass: a few more than the cores, so that a helper scheduled late still
+finds work and a descheduled one holds back little (chunks are claimed dynamically)."""
 
 _LEAKY_ALPHA = 0.2  # tf.nn.leaky_relu's default, what activation="leaky_relu" means
 _SQRT_HALF = 1.0 / math.sqrt(2.0)
@@ -88,7 +102,7 @@ def backward_uses_output(activation: str | Callable[..., Any] | None) -> bool:
 # ----------------------------------------------------------------------------- numba kernels
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _piecewise(code, x, out):
     n = x.size
     if code == RELU:
@@ -111,23 +125,45 @@ def _piecewise(code, x, out):
             out[i] = x[i]
 
 
-@njit(cache=True)
-def _bias_piecewise_rows(code, z, bias, out):
-    # One row at a time stays in cache: the bias add and the activation are one memory pass.
-    for r in range(z.shape[0]):
-        row = z[r]
-        for j in range(row.size):
-            row[j] += bias[j]
-        _piecewise(code, row, out[r])
+@njit(cache=True, nogil=True)
+def _bias_piecewise_inplace(code, z, bias):
+    """``z = act(z + bias)`` over a 2D ``z``, for the piecewise codes not in _USES_INPUT.
+
+    One loop per code, each in one memory pass: a test of ``code`` inside the loop, or a call
+    per row, kept it from vectorizing (measured on (86528, 32) float32: 0.2 ms against 1.9).
+    """
+    rows, units = z.shape
+    if code == RELU:
+        for r in range(rows):
+            for j in range(units):
+                v = z[r, j] + bias[j]
+                z[r, j] = v if v > 0 else 0.0
+    elif code == RELU6:
+        for r in range(rows):
+            for j in range(units):
+                z[r, j] = min(max(z[r, j] + bias[j], 0.0), 6.0)
+    elif code == LEAKY_RELU:
+        for r in range(rows):
+            for j in range(units):
+                v = z[r, j] + bias[j]
+                z[r, j] = v if v > 0 else _LEAKY_ALPHA * v
+    elif code == HARD_SIGMOID:
+        for r in range(rows):
+            for j in range(units):
+                z[r, j] = min(max(0.2 * (z[r, j] + bias[j]) + 0.5, 0.0), 1.0)
+    else:
+        for r in range(rows):
+            for j in range(units):
+                z[r, j] += bias[j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gelu(x, out):
     for i in range(x.size):
         out[i] = 0.5 * x[i] * (1.0 + math.erf(x[i] * _SQRT_HALF))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _backward(code, s, dy, dx):
     """``dx = dy * act'`` for codes in _NUMBA_BACKWARD; ``s`` is y, or x for _USES_INPUT."""
     n = s.size
@@ -172,18 +208,50 @@ def _backward(code, s, dy, dx):
             dx[i] = dy[i]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _backward_bias_rows(code, s, dy, dz, dbias):
-    acc = np.zeros(dy.shape[1])
-    for r in range(dy.shape[0]):
-        _backward(code, s[r], dy[r], dz[r])
-        for j in range(acc.size):
-            acc[j] += dz[r, j]
-    for j in range(acc.size):
+    """``dz = dy * act'`` and ``dbias`` = the column sums of ``dz`` (in float64), 2D arrays.
+
+    The piecewise codes get one loop each, in one memory pass (see _bias_piecewise_inplace);
+    the others go a row at a time through _backward.
+    """
+    rows, units = dy.shape
+    acc = np.zeros(units)
+    if code == RELU:
+        for r in range(rows):
+            for j in range(units):
+                dz[r, j] = dy[r, j] if s[r, j] > 0 else 0.0
+                acc[j] += dz[r, j]
+    elif code == RELU6:
+        for r in range(rows):
+            for j in range(units):
+                dz[r, j] = dy[r, j] if 0.0 < s[r, j] < 6.0 else 0.0
+                acc[j] += dz[r, j]
+    elif code == LEAKY_RELU:
+        for r in range(rows):
+            for j in range(units):
+                dz[r, j] = dy[r, j] if s[r, j] > 0 else _LEAKY_ALPHA * dy[r, j]
+                acc[j] += dz[r, j]
+    elif code == HARD_SIGMOID:
+        for r in range(rows):
+            for j in range(units):
+                dz[r, j] = 0.2 * dy[r, j] if 0.0 < s[r, j] < 1.0 else 0.0
+                acc[j] += dz[r, j]
+    elif code == LINEAR:
+        for r in range(rows):
+            for j in range(units):
+                dz[r, j] = dy[r, j]
+                acc[j] += dz[r, j]
+    else:
+        for r in range(rows):
+            _backward(code, s[r], dy[r], dz[r])
+            for j in range(units):
+                acc[j] += dz[r, j]
+    for j in range(units):
         dbias[j] = acc[j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _column_sums(a, out):
     acc = np.zeros(a.shape[1])
     for r in range(a.shape[0]):
@@ -193,7 +261,7 @@ def _column_sums(a, out):
         out[j] = acc[j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _softmax_backward_rows(y, dy, dx):
     for r in range(y.shape[0]):
         s = 0.0
@@ -355,19 +423,57 @@ def backward(name: str | Callable[..., Any] | None, x: Any, y: Any, dy: Any) -> 
     return dx
 
 
+def _row_edges(rows: np.ndarray) -> list[int]:
+    """Edges of the row blocks a fused pass over ``rows`` (2D) is split into, by shape only."""
+    parts = min(BLOCKS, rows.size // PARALLEL_MIN) if rows.shape[0] > 1 else 1
+    return split(rows.shape[0], max(parts, 1))
+
+
+def _bias_act_rows(code: int, z: np.ndarray, bias: np.ndarray | None, out: np.ndarray | None
+                   ) -> None:
+    """``act(z + bias)`` of 2D rows into ``out``, or into ``z`` itself if ``out`` is None."""
+    if out is None and bias is not None and code in _PIECEWISE:
+        _bias_piecewise_inplace(code, z, bias)
+        return
+    if bias is not None:
+        z += bias
+    _apply(code, z, z if out is None else out)
+
+
+def _backward_bias_block(code: int, saved: np.ndarray, dy: np.ndarray, dz: np.ndarray,
+                         dbias: np.ndarray) -> None:
+    if code in _NUMBA_BACKWARD:
+        _backward_bias_rows(code, saved, dy, dz, dbias)
+    else:
+        _backward_into(code, saved, dy, dz)
+        _column_sums(dz, dbias)
+
+
+def _check_out(out: np.ndarray, like: np.ndarray, what: str) -> None:
+    if (not isinstance(out, np.ndarray) or out.shape != like.shape or out.dtype != like.dtype
+            or not out.flags.c_contiguous or not out.flags.writeable):
+        raise ValueError(
+            f"{what} must be a writable C-contiguous {like.dtype} array of shape {like.shape}, "
+            f"got {type(out).__name__} {getattr(out, 'dtype', '')} {getattr(out, 'shape', '')}."
+        )
+
+
 def fused_bias_act_forward(
-    z: np.ndarray, bias: np.ndarray | None, name: str | Callable[..., Any] | None
+    z: np.ndarray, bias: np.ndarray | None, name: str | Callable[..., Any] | None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """``act(z + bias)`` with ``bias`` broadcast over the last axis of ``z``.
 
     ``z`` must be a writable C-contiguous float array the caller owns (e.g. the matmul output of
     Dense), because it is overwritten: when ``backward_uses_output(name)`` it becomes the output
-    and is returned; otherwise it becomes ``z + bias`` (what the backward needs) and a new output
-    array is returned. ``bias`` may be None (``use_bias=False``).
+    and is returned; otherwise it becomes ``z + bias`` (what the backward needs) and the output
+    goes to ``out`` (a new array if None), which is returned. ``bias`` may be None
+    (``use_bias=False``).
 
     Raises:
         ValueError: if ``name`` is unknown, ``z`` is not a writable C-contiguous float32/float64
-            array of rank >= 1, or ``bias`` does not match its last axis.
+            array of rank >= 1, ``bias`` does not match its last axis, or ``out`` is not like
+            ``z``.
     """
     code = _CODES[resolve(name)]
     if (
@@ -389,20 +495,25 @@ def fused_bias_act_forward(
             raise ValueError(
                 f"fused_bias_act_forward: bias has shape {bias.shape}, expected ({units},)."
             )
-    out = z if code not in _USES_INPUT else np.empty_like(z)
+    if code not in _USES_INPUT:
+        out = z
+    elif out is None:
+        out = np.empty_like(z)
+    else:
+        _check_out(out, z, "fused_bias_act_forward: out")
     if not z.size:
         return out
-    if code in _PIECEWISE and bias is not None:
-        _bias_piecewise_rows(code, _rows(z), bias, _rows(out))
-        return out
-    if bias is not None:
-        z += bias
-    _apply(code, z, out)
+    rows, out_rows = _rows(z), None if out is z else _rows(out)
+    edges = _row_edges(rows)
+    run_chunks(lambda i: _bias_act_rows(
+        code, rows[edges[i]:edges[i + 1]], bias,
+        None if out_rows is None else out_rows[edges[i]:edges[i + 1]]), len(edges) - 1)
     return out
 
 
 def fused_bias_act_backward(
-    y_or_z: np.ndarray, dy: Any, name: str | Callable[..., Any] | None
+    y_or_z: np.ndarray, dy: Any, name: str | Callable[..., Any] | None,
+    dz: np.ndarray | None = None, dbias: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of ``act(z + bias)``: ``(dz, dbias)``, ``dbias`` summed over the leading axes.
 
@@ -411,9 +522,12 @@ def fused_bias_act_backward(
             what :func:`fused_bias_act_forward` left in ``z``.
         dy: Gradient with respect to the output.
         name: The activation.
+        dz: Optional array for ``dz`` (C-contiguous, the shape and dtype of ``dy``).
+        dbias: Optional array for ``dbias`` (C-contiguous, ``(units,)``, float32 or float64:
+            the sum is taken in float64 either way).
 
     Raises:
-        ValueError: if ``name`` is unknown or the shapes differ.
+        ValueError: if ``name`` is unknown, the shapes differ or an output array does not fit.
     """
     name = resolve(name)
     code = _CODES[name]
@@ -424,13 +538,35 @@ def fused_bias_act_backward(
             f"fused_bias_act_backward of {name!r}: dy has shape {dy.shape} but the saved array "
             f"{saved.shape}."
         )
-    if not dy.size:
-        return np.zeros_like(dy), np.zeros(dy.shape[-1], dtype=dy.dtype)
-    dz = np.empty_like(dy)
-    dbias = np.empty(dy.shape[-1], dtype=dy.dtype)
-    if code in _NUMBA_BACKWARD:
-        _backward_bias_rows(code, _rows(saved), _rows(dy), _rows(dz), dbias)
+    units = dy.shape[-1]
+    if dz is None:
+        dz = np.empty_like(dy)
     else:
-        _backward_into(code, saved, dy, dz)
-        _column_sums(_rows(dz), dbias)
+        _check_out(dz, dy, "fused_bias_act_backward: dz")
+    if dbias is None:
+        dbias = np.empty(units, dtype=dy.dtype)
+    elif (not isinstance(dbias, np.ndarray) or dbias.shape != (units,)
+          or dbias.dtype not in (np.float32, np.float64) or not dbias.flags.writeable):
+        raise ValueError(f"fused_bias_act_backward: dbias must be a writable float array of "
+                         f"shape ({units},), got {getattr(dbias, 'shape', dbias)}.")
+    if not dy.size:
+        dz[...] = 0
+        dbias[...] = 0
+        return dz, dbias
+    s_rows, dy_rows, dz_rows = _rows(saved), _rows(dy), _rows(dz)
+    edges = _row_edges(dy_rows)
+    if len(edges) == 2:
+        _backward_bias_block(code, s_rows, dy_rows, dz_rows, dbias)
+        return dz, dbias
+    partial = np.empty((len(edges) - 1, units))
+
+    def block(i: int) -> None:
+        r0, r1 = edges[i], edges[i + 1]
+        _backward_bias_block(code, s_rows[r0:r1], dy_rows[r0:r1], dz_rows[r0:r1], partial[i])
+
+    run_chunks(block, len(edges) - 1)
+    total = partial[0]
+    for i in range(1, len(partial)):  # block order: the same bits whoever ran the blocks
+        total += partial[i]
+    dbias[...] = total
     return dz, dbias
