@@ -88,3 +88,21 @@ def test_bad_environment_value_is_named(monkeypatch):
         blas._env_flops("NUMKERAS_BLAS_SPLIT_MIN_FLOPS", 1)
     monkeypatch.setenv("NUMKERAS_BLAS_SPLIT_MIN_FLOPS", "4096")
     assert blas._env_flops("NUMKERAS_BLAS_SPLIT_MIN_FLOPS", 1) == 4096
+
+
+def test_matmuls_equals_one_matmul_each(monkeypatch):
+    rng = np.random.default_rng(3)
+    products = [(rng.standard_normal((128, 300), dtype=np.float32),
+                 rng.standard_normal((300, 200), dtype=np.float32)),
+                (rng.standard_normal((300, 128), dtype=np.float32).T,
+                 rng.standard_normal((300, 40), dtype=np.float32)[:, :20]),
+                (rng.standard_normal((5, 7)), rng.standard_normal((7, 3)))]
+    monkeypatch.setattr(blas, "SPLIT_MIN_FLOPS", 1 << 12)
+    outs = blas.matmuls(*products)
+    assert len(outs) == 3
+    for (a, b), out in zip(products, outs, strict=True):
+        assert out.dtype == np.result_type(a, b)
+        np.testing.assert_array_equal(out, blas.matmul(a, b))
+    monkeypatch.setattr(blas, "run_chunks", _serial)
+    for got, again in zip(outs, blas.matmuls(*products), strict=True):
+        np.testing.assert_array_equal(got, again)

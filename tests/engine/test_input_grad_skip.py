@@ -34,14 +34,20 @@ def _mlp():
 
 
 def _count_dense_matmuls(monkeypatch):
+    """Records the shapes of every product the Dense kernel asks for, alone or together."""
     calls = []
-    real = dense_kernel.matmul
+    real, real_many = dense_kernel.matmul, dense_kernel.matmuls
 
     def counting(a, b):
         calls.append((a.shape, b.shape))
         return real(a, b)
 
+    def counting_many(*products):
+        calls.extend((a.shape, b.shape) for a, b in products)
+        return real_many(*products)
+
     monkeypatch.setattr(dense_kernel, "matmul", counting)
+    monkeypatch.setattr(dense_kernel, "matmuls", counting_many)
     return calls
 
 

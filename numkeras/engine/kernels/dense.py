@@ -8,7 +8,7 @@ import numpy as np
 
 from numkeras.engine.kernels import register
 from numkeras.engine.ops import activations as act
-from numkeras.engine.ops.blas import matmul
+from numkeras.engine.ops.blas import matmul, matmuls
 from numkeras.layers.dense import Dense
 
 # Outputs whose logits a crossentropy may use (see numkeras.engine.kernels).
@@ -25,14 +25,18 @@ def forward(layer: Dense, x: np.ndarray, training: bool,
     z = matmul(x2, kernel)
     out_shape = (*x.shape[:-1], layer.units)
 
-    def input_grad(dz: np.ndarray) -> np.ndarray | None:
-        return matmul(dz, kernel.T).reshape(x.shape) if need_input_grad else None
+    def products(dz: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """The input and kernel gradients, both products on the cores at once."""
+        if not need_input_grad:
+            return None, matmul(x2.T, dz)
+        dx, dkernel = matmuls((dz, kernel.T), (x2.T, dz))
+        return dx.reshape(x.shape), dkernel
 
     def weight_grads(dz: np.ndarray) -> tuple[np.ndarray | None, list]:
-        dx = input_grad(dz)
+        dx, dkernel = products(dz)
         if bias is None:
-            return dx, [matmul(x2.T, dz)]
-        return dx, [matmul(x2.T, dz), dz.sum(axis=0)]
+            return dx, [dkernel]
+        return dx, [dkernel, dz.sum(axis=0)]
 
     if name in _LOGIT_ACTIVATIONS:
         if bias is not None:
@@ -51,9 +55,9 @@ def forward(layer: Dense, x: np.ndarray, training: bool,
     def backward(dy: np.ndarray) -> tuple[np.ndarray | None, list]:
         dz, dbias = act.fused_bias_act_backward(z, np.ascontiguousarray(dy).reshape(z.shape),
                                                 name)
-        dx = input_grad(dz)
+        dx, dkernel = products(dz)
         if bias is None:
-            return dx, [matmul(x2.T, dz)]
-        return dx, [matmul(x2.T, dz), dbias]
+            return dx, [dkernel]
+        return dx, [dkernel, dbias]
 
     return y.reshape(out_shape), backward

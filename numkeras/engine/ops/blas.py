@@ -72,6 +72,28 @@ def _one_blas_thread() -> None:
         _blas_threads = 1
 
 
+def _blocks(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> list[tuple]:
+    """``(a_block, b_block, out_block)`` triples whose products make up ``a @ b``: one, or
+    ``BLOCKS_PER_PRODUCT`` row (else column) blocks for a large 2D product."""
+    if a.ndim == 2 and b.ndim == 2 and 2 * a.size * b.shape[1] >= SPLIT_MIN_FLOPS and \
+            out.dtype == np.result_type(a, b):
+        m, n = a.shape[0], b.shape[1]
+        if m >= BLOCKS_PER_PRODUCT * _ALIGN:
+            edges = split(m, BLOCKS_PER_PRODUCT, _ALIGN)
+            return [(a[i:j], b, out[i:j]) for i, j in zip(edges[:-1], edges[1:], strict=True)]
+        # Column blocks narrower than 64 lost (``(9, 86528) @ (86528, 32)``: 0.85x).
+        edges = split(n, BLOCKS_PER_PRODUCT, 64)
+        return [(a, b[:, i:j], out[:, i:j]) for i, j in zip(edges[:-1], edges[1:], strict=True)]
+    return [(a, b, out)]
+
+
+def _run(blocks: list[tuple]) -> None:
+    if len(blocks) == 1:
+        np.matmul(*blocks[0][:2], out=blocks[0][2])
+    else:
+        run_chunks(lambda i: np.matmul(*blocks[i][:2], out=blocks[i][2]), len(blocks))
+
+
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``a @ b`` (``np.matmul``'s numbers on one BLAS thread), large products on every core.
 
@@ -81,23 +103,21 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
         out: Optional output array for ``np.matmul``.
     """
     _one_blas_thread()
-    if a.ndim == 2 and b.ndim == 2 and 2 * a.size * b.shape[1] >= SPLIT_MIN_FLOPS:
-        m, n = a.shape[0], b.shape[1]
-        if out is None:
-            out = np.empty((m, n), dtype=np.result_type(a, b))
-        rows = m >= BLOCKS_PER_PRODUCT * _ALIGN
-        # Column blocks narrower than 64 lost (``(9, 86528) @ (86528, 32)``: 0.85x).
-        edges = split(m, BLOCKS_PER_PRODUCT, _ALIGN) if rows else \
-            split(n, BLOCKS_PER_PRODUCT, 64)
-        if len(edges) > 2 and out.dtype == np.result_type(a, b):
-            if rows:
-                run_chunks(lambda i: np.matmul(a[edges[i]:edges[i + 1]], b,
-                                               out=out[edges[i]:edges[i + 1]]), len(edges) - 1)
-            else:
-                run_chunks(lambda i: np.matmul(a, b[:, edges[i]:edges[i + 1]],
-                                               out=out[:, edges[i]:edges[i + 1]]),
-                           len(edges) - 1)
-            return out
     if out is None:
-        return np.matmul(a, b)
-    return np.matmul(a, b, out=out)
+        if a.ndim != 2 or b.ndim != 2:
+            return np.matmul(a, b)
+        out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    _run(_blocks(a, b, out))
+    return out
+
+
+def matmuls(*products: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
+    """Several independent 2D products ``a @ b`` at once: their blocks go to the cores in one
+    ``run_chunks`` (one wake-up of the helpers instead of one per product), each product's
+    numbers those of :func:`matmul`. Returns the products in order."""
+    _one_blas_thread()
+    outs = [np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b)) for a, b in products]
+    blocks = [blk for (a, b), out in zip(products, outs, strict=True)
+              for blk in _blocks(a, b, out)]
+    _run(blocks)
+    return outs
