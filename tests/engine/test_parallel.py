@@ -121,3 +121,24 @@ def test_one_thread_runs_everything_on_the_caller():
     env = {"NUMKERAS_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.skipif(parallel.NUM_THREADS < 2, reason="needs a spare core")
+def test_no_thread_keeps_the_chunks_alive_after_the_call():
+    """What the chunks refer to is free when run_chunks returns (``conv.recycled`` relies on
+    reference counts to reuse arrays)."""
+    import gc
+    import sys
+    import weakref
+
+    class Payload:
+        pass
+
+    for _ in range(200):
+        payload = Payload()
+        ref = weakref.ref(payload)
+        parallel.run_chunks(lambda i, p=payload: time.sleep(0.0005 * i), 2)
+        del payload
+        if sys.implementation.name != "cpython":  # pragma: no cover
+            gc.collect()
+        assert ref() is None

@@ -38,37 +38,79 @@ def _window(o, stride, pad, size, limit):
 # access that keeps LLVM from vectorizing the channel loops (see ``ops.conv``).
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _clear(dst, d, count):
+    for k in range(count):
+        dst[np.uintp(d + k)] = 0.0
+
+
+# Max pooling keeps a window's running maximum and its position in local variables: writing
+# them to the output in the channel loop, as a first version did, made LLVM store and reload
+# them for every window element (it cannot prove the output does not alias the input), so the
+# loop did not vectorize. A whole 2x2 window, the common case, is 4 loads and selects per
+# channel with the channel loop innermost, which vectorizes; any other window loops over its
+# elements inside the channel loop. ``lowest`` is -inf in the input's dtype: a float64
+# literal would widen float32 comparisons to double and halve the vector width.
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _max_2x2(xf, s, row, channels, a0, a1, a2, a3, lowest, yf, af, o):
+    """The window whose top-left element starts at flat offset ``s`` (``row``: offset to the next
+    line), positions ``a0 .. a3`` in row-major order; the first maximum wins, as below."""
+    for c in range(channels):
+        v0 = xf[np.uintp(s + c)]
+        v1 = xf[np.uintp(s + channels + c)]
+        v2 = xf[np.uintp(s + row + c)]
+        v3 = xf[np.uintp(s + row + channels + c)]
+        more = v0 > lowest
+        best = v0 if more else lowest
+        at = a0
+        more = v1 > best
+        best = v1 if more else best
+        at = a1 if more else at
+        more = v2 > best
+        best = v2 if more else best
+        at = a2 if more else at
+        more = v3 > best
+        best = v3 if more else best
+        at = a3 if more else at
+        yf[np.uintp(o + c)] = best
+        af[np.uintp(o + c)] = at
+
+
 @njit(cache=True, nogil=True)
-def _max_block(x, n0, n1, ph, pw, sh, sw, pt, pl, y, arg):
+def _max_block(x, n0, n1, ph, pw, sh, sw, pt, pl, lowest, y, arg):
     height, width, channels = x.shape[1], x.shape[2], x.shape[3]
     oh_n, ow_n = y.shape[1], y.shape[2]
     xf, yf, af = x.reshape(-1), y.reshape(-1), arg.reshape(-1)
     for n in range(n0, n1):
+        base = n * height * width
         for oh in range(oh_n):
             h0, h1 = _window(oh, sh, pt, ph, height)
             for ow in range(ow_n):
                 w0, w1 = _window(ow, sw, pl, pw, width)
                 o = ((n * oh_n + oh) * ow_n + ow) * channels
                 first = h0 * width + w0
+                if h1 - h0 == 2 and w1 - w0 == 2:
+                    _max_2x2(xf, (base + first) * channels, width * channels, channels,
+                             np.int32(first), np.int32(first + 1), np.int32(first + width),
+                             np.int32(first + width + 1), lowest, yf, af, o)
+                    continue
                 for c in range(channels):
-                    yf[np.uintp(o + c)] = -np.inf
-                    af[np.uintp(o + c)] = first
-                for ih in range(h0, h1):
-                    for iw in range(w0, w1):
-                        at = ih * width + iw
-                        s = (n * height * width + at) * channels
-                        for c in range(channels):
-                            v = xf[np.uintp(s + c)]
-                            best = yf[np.uintp(o + c)]
-                            more = v > best
-                            yf[np.uintp(o + c)] = v if more else best
-                            af[np.uintp(o + c)] = at if more else af[np.uintp(o + c)]
+                    best, at = lowest, first
+                    for ih in range(h0, h1):
+                        for iw in range(w0, w1):
+                            v = xf[np.uintp((base + ih * width + iw) * channels + c)]
+                            if v > best:
+                                best, at = v, ih * width + iw
+                    yf[np.uintp(o + c)] = best
+                    af[np.uintp(o + c)] = at
 
 
 @njit(cache=True, nogil=True)
 def _max_back_block(dy, arg, n0, n1, dx):
     """Samples ``n0 .. n1 - 1`` of ``dx`` (overwritten): each zeroed, then the scatter, while it
-    is in cache (zeroing the whole block first ran 3x slower)."""
+    is in cache (zeroing the whole block first ran 3x slower). For windows that may overlap."""
     size, channels = dx.shape[1] * dx.shape[2] * dx.shape[3], dx.shape[3]
     outputs = dy.shape[1] * dy.shape[2]
     dyr = dy.reshape((dy.shape[0], outputs * channels))
@@ -82,6 +124,42 @@ def _max_back_block(dy, arg, n0, n1, dx):
             for c in range(channels):
                 i = o * channels + c
                 d[np.uintp(a[i] * channels + c)] += g[i]
+
+
+@njit(cache=True, nogil=True)
+def _max_back_tiled(dy, arg, n0, n1, ph, pw, pt, pl, zero, dx):
+    """Samples ``n0 .. n1 - 1`` of ``dx`` (overwritten) when the strides equal the pool size.
+
+    The windows then tile the input, so every position is in one window at most and its gradient
+    is written once, not scattered and added: for each window element, every channel's upstream
+    gradient or zero, a loop that vectorizes (the scatter does not). Positions past the last
+    window are zeroed. ``+ zero`` (0 in dx's dtype) turns -0.0 into 0.0 like the scatter's
+    ``0.0 + g``, so both kernels give the same bits.
+    """
+    height, width, channels = dx.shape[1], dx.shape[2], dx.shape[3]
+    oh_n, ow_n = dy.shape[1], dy.shape[2]
+    df, gf, af = dx.reshape(-1), dy.reshape(-1), arg.reshape(-1)
+    covered_h = min(oh_n * ph - pt, height)
+    covered_w = min(ow_n * pw - pl, width)
+    for n in range(n0, n1):
+        base = n * height * width
+        for ih in range(covered_h):
+            _clear(df, (base + ih * width + covered_w) * channels,
+                  (width - covered_w) * channels)
+        _clear(df, (base + covered_h * width) * channels, (height - covered_h) * width * channels)
+        for oh in range(oh_n):
+            h0, h1 = _window(oh, ph, pt, ph, height)
+            for ow in range(ow_n):
+                w0, w1 = _window(ow, pw, pl, pw, width)
+                o = ((n * oh_n + oh) * ow_n + ow) * channels
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        at = np.int32(ih * width + iw)
+                        s = (base + ih * width + iw) * channels
+                        for c in range(channels):
+                            g = gf[np.uintp(o + c)]
+                            mine = af[np.uintp(o + c)] == at
+                            df[np.uintp(s + c)] = (g if mine else zero) + zero
 
 
 @njit(cache=True, nogil=True)
@@ -144,15 +222,22 @@ def max_forward(layer: MaxPooling1D | MaxPooling2D, x: np.ndarray,
     xs, params, out_shape, edges = _setup(layer, x)
     y = recycled(layer, "y", out_shape, xs.dtype)
     arg = recycled(layer, "arg", out_shape, np.int32)
+    lowest = xs.dtype.type(-np.inf)
     if y.size:
-        _blocks(edges, lambda n0, n1: _max_block(xs, n0, n1, *params, y, arg))
+        _blocks(edges, lambda n0, n1: _max_block(xs, n0, n1, *params, lowest, y, arg))
     # The backward needs only the arg-max: no reference to the input or the output.
     in_shape, dtype, ndim, windows = xs.shape, xs.dtype, x.ndim, y.size
+    ph, pw, sh, sw, pt, pl = params
+    tiled = (ph, pw) == (sh, sw)
 
     def backward(dy: np.ndarray) -> tuple[np.ndarray, list]:
         dx = recycled(layer, "dx", in_shape, dtype)
         dys = np.ascontiguousarray(to_nhwc(dy, fmt), dtype=dtype)
-        if windows:
+        if windows and tiled:
+            zero = dtype.type(0)
+            _blocks(edges, lambda n0, n1: _max_back_tiled(dys, arg, n0, n1, ph, pw, pt, pl,
+                                                          zero, dx))
+        elif windows:
             _blocks(edges, lambda n0, n1: _max_back_block(dys, arg, n0, n1, dx))
         else:
             dx[...] = 0

@@ -104,6 +104,9 @@ class _Helpers:
                 job = self.job
             if job is not None:
                 job.work()
+                # Drop it now, not at the next wake-up: its chunks' closures may hold arrays
+                # that callers reuse once nothing refers to them (``conv.recycled``).
+                job = None
 
     def post(self, job: _Job) -> None:
         with self.wake:
@@ -146,6 +149,7 @@ def run_chunks(fn: Callable[[int], object], count: int) -> None:
         job.work()
         job.done.wait()
         helpers.job = None
+        job.fn = None  # a helper may still hold the job a moment: not the chunks' arrays
     finally:
         helpers.posting.release()
     if job.error is not None:
