@@ -106,3 +106,24 @@ def test_matmuls_equals_one_matmul_each(monkeypatch):
     monkeypatch.setattr(blas, "run_chunks", _serial)
     for got, again in zip(outs, blas.matmuls(*products), strict=True):
         np.testing.assert_array_equal(got, again)
+
+
+@pytest.mark.skipif(blas._CONTROLLER is None, reason="needs numpy's OpenBLAS")
+def test_numpys_openblas_is_found_beside_scipys():
+    """scipy brings a second OpenBLAS; the one set to one thread must be numpy's."""
+    import subprocess
+    import sys
+
+    code = ("import scipy.linalg, numpy as np\n"
+            "from numkeras.engine.ops import blas\n"
+            "from threadpoolctl import threadpool_info\n"
+            "blas.matmul(np.ones((4, 4)), np.ones((4, 4)))\n"
+            "print(blas._CONTROLLER.filepath)\n"
+            "print(len([i for i in threadpool_info() if i['internal_api'] == 'openblas']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if proc.returncode and "No module named 'scipy'" in proc.stderr:
+        pytest.skip("scipy is not installed")
+    assert proc.returncode == 0, proc.stderr
+    path, copies = proc.stdout.split()
+    assert "numpy" in path and "scipy.libs" not in path
+    assert int(copies) >= 1

@@ -51,14 +51,20 @@ _ALIGN = 16  # block edges on multiples of the kernels' register tile
 
 
 def _openblas_controller() -> object | None:
+    """threadpoolctl's controller of the OpenBLAS numpy's products use: the copy in numpy's own
+    directory when there are several (scipy brings its own, and numba may load scipy), the only
+    one otherwise, else ``None`` (then threading is left to the library)."""
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - threadpoolctl is a base dependency
         return None
     libs = ThreadpoolController().select(internal_api="openblas").lib_controllers
-    if len(libs) != 1:  # none, or several OpenBLAS copies: leave threading to the library
-        return None
-    return libs[0]
+    package = os.path.dirname(np.__file__)  # wheels: <site>/numpy.libs or numpy/.libs
+    own = [lib for lib in libs if lib.filepath.startswith((package + os.sep,
+                                                           package + ".libs" + os.sep))]
+    if len(own) == 1:
+        return own[0]
+    return libs[0] if len(libs) == 1 else None
 
 
 _CONTROLLER = _openblas_controller()
