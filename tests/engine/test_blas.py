@@ -127,3 +127,14 @@ def test_numpys_openblas_is_found_beside_scipys():
     path, copies = proc.stdout.split()
     assert "numpy" in path and "scipy.libs" not in path
     assert int(copies) >= 1
+
+
+def test_small_products_together_stay_on_the_caller(monkeypatch):
+    calls = []
+    monkeypatch.setattr(blas, "run_chunks", lambda fn, n: (calls.append(n), _serial(fn, n)))
+    a, b = np.ones((32, 64), dtype=np.float32), np.ones((64, 64), dtype=np.float32)
+    blas.matmuls((a, b), (a.T.copy(), a))
+    assert calls == []
+    monkeypatch.setattr(blas, "SPLIT_MIN_FLOPS", 2 * 32 * 64 * 64 + 1)  # each below, together above
+    blas.matmuls((a, b), (a.T.copy(), a))
+    assert calls == [2]

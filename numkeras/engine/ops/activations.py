@@ -426,7 +426,9 @@ def backward(name: str | Callable[..., Any] | None, x: Any, y: Any, dy: Any) -> 
 def _row_edges(rows: np.ndarray) -> list[int]:
     """Edges of the row blocks a fused pass over ``rows`` (2D) is split into, by shape only."""
     parts = min(BLOCKS, rows.size // PARALLEL_MIN) if rows.shape[0] > 1 else 1
-    return split(rows.shape[0], max(parts, 1))
+    if parts <= 1:
+        return [0, rows.shape[0]]
+    return split(rows.shape[0], parts)
 
 
 def _bias_act_rows(code: int, z: np.ndarray, bias: np.ndarray | None, out: np.ndarray | None

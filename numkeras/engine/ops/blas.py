@@ -109,9 +109,9 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
         out: Optional output array for ``np.matmul``.
     """
     _one_blas_thread()
+    if a.ndim != 2 or b.ndim != 2 or 2 * a.size * b.shape[1] < SPLIT_MIN_FLOPS:
+        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     if out is None:
-        if a.ndim != 2 or b.ndim != 2:
-            return np.matmul(a, b)
         out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
     _run(_blocks(a, b, out))
     return out
@@ -122,8 +122,10 @@ def matmuls(*products: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
     ``run_chunks`` (one wake-up of the helpers instead of one per product), each product's
     numbers those of :func:`matmul`. Returns the products in order."""
     _one_blas_thread()
+    if sum(2 * a.size * b.shape[1] for a, b in products) < SPLIT_MIN_FLOPS:
+        # Small products: waking the helpers would cost more than they do.
+        return [np.matmul(a, b) for a, b in products]
     outs = [np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b)) for a, b in products]
-    blocks = [blk for (a, b), out in zip(products, outs, strict=True)
-              for blk in _blocks(a, b, out)]
-    _run(blocks)
+    _run([blk for (a, b), out in zip(products, outs, strict=True)
+          for blk in _blocks(a, b, out)])
     return outs
