@@ -1,7 +1,8 @@
 """Compiles the engine's most used numba kernels into numba's cache (``NUMBA_CACHE_DIR``), so
 that the first job of a new server does not pay for it: ``python -m numkeras.server.warmup``.
 
-The Docker image runs it at build time. It trains tiny models with every built-in optimizer.
+The Docker image runs it at build time. It trains tiny models with every built-in optimizer, and
+a small CNN and LSTM (their kernels take seconds to compile).
 """
 
 from __future__ import annotations
@@ -38,6 +39,22 @@ def warm_up() -> float:
     model = keras.Model(inputs=a, outputs=b)
     model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["mse"])
     model.fit(x, (labels > 0).astype(np.float32), batch_size=16, verbose=0)
+    images = rng.normal(size=(8, 8, 8, 1)).astype(np.float32)
+    a = keras.Input(shape=(8, 8, 1))
+    h = keras.layers.MaxPooling2D()(keras.layers.Conv2D(4, 3, activation="relu")(a))
+    h = keras.layers.Conv2D(4, 2, activation="relu")(h)
+    b = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(h))
+    model = keras.Model(inputs=a, outputs=b)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(images, labels[:8], batch_size=4, verbose=0)
+    model.predict(images, verbose=0)
+    sequences = rng.normal(size=(8, 5, 3)).astype(np.float32)
+    a = keras.Input(shape=(5, 3))
+    b = keras.layers.Dense(1)(keras.layers.LSTM(4)(a))
+    model = keras.Model(inputs=a, outputs=b)
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(sequences, x[:8, :1], batch_size=4, verbose=0)
+    model.predict(sequences, verbose=0)
     return time.perf_counter() - start
 
 
