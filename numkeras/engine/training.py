@@ -211,8 +211,10 @@ class Model(GeneratorMethods, Functional):
         return result
 
     def _loss_and_grads(self, ys: list, outs: list[np.ndarray], sws: list, masks: list,
-                        tape: Any = None) -> tuple[float, list[float], list[Any]]:
-        """Total loss, unweighted loss per output and d(total)/d(output) per output."""
+                        tape: Any = None, with_grads: bool = True,
+                        ) -> tuple[float, list[float], list[Any]]:
+        """Total loss, unweighted loss per output and d(total)/d(output) per output (``None``
+        each without ``with_grads``: evaluation needs only the values)."""
         assert self.compiled_loss is not None
         total = 0.0
         per_output: list[float] = []
@@ -236,12 +238,17 @@ class Model(GeneratorMethods, Functional):
             denom = values.size if getattr(loss_obj, "reduction", "auto") != "sum" else 1
             if w is None:
                 value = float(values.sum()) / max(denom, 1)
-                upstream = np.full(values.shape, weight / max(denom, 1), dtype=np.float32)
             else:
                 value = float((values * w).sum()) / max(denom, 1)
-                upstream = (w * (weight / max(denom, 1))).astype(np.float32)
             per_output.append(value)
             total += weight * value
+            if not with_grads:
+                d_outs.append(None)
+                continue
+            if w is None:
+                upstream = np.full(values.shape, weight / max(denom, 1), dtype=np.float32)
+            else:
+                upstream = (w * (weight / max(denom, 1))).astype(np.float32)
             grad = np.ascontiguousarray(loss_obj.gradient(y_true, y_pred, upstream),
                                         dtype=np.float32)
             d_outs.append(grad if backward is None else PreActivationGrad(grad))
@@ -305,7 +312,8 @@ class Model(GeneratorMethods, Functional):
     def _test_step(self, xs: list, ys: list, sws: list) -> None:
         outs, tape = self._runner.forward(xs, training=False)
         masks = self._output_masks(tape)
-        total, per_output, _ = self._loss_and_grads(ys, outs, sws, masks, tape)
+        total, per_output, _ = self._loss_and_grads(ys, outs, sws, masks, tape,
+                                                    with_grads=False)
         total += self._regularization(with_grads=False)[0] + self._runner.activity_loss(tape)
         self._track(ys, outs, sws, masks, total, per_output, len(xs[0]))
 

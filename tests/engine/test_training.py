@@ -449,3 +449,25 @@ def test_crossentropy_on_softmax_output_uses_logits_like_tf_keras(separate_activ
     model.train_on_batch(x, y)
     k = model.get_weights()[0]
     np.testing.assert_allclose(k, [[50.0 - 0.01, 0.01, 0.0]], atol=1e-5)  # grad = p - y
+
+
+def test_evaluation_computes_no_loss_gradient(monkeypatch):
+    """evaluate / test_on_batch need the loss values only; fit needs the gradient too."""
+    from numkeras import losses
+
+    a = Input(shape=(3,))
+    model = Model(a, Dense(2, activation="softmax")(Dense(4)(a)))
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 3)).astype("float32")
+    y = np.eye(2, dtype="float32")[rng.integers(0, 2, 8)]
+    expected = model.evaluate(x, y, verbose=0)
+
+    def no_gradient(self, *args, **kwargs):
+        raise AssertionError("a loss gradient was computed")
+
+    monkeypatch.setattr(losses.LossFunctionWrapper, "gradient", no_gradient)
+    assert model.evaluate(x, y, verbose=0) == expected
+    assert model.test_on_batch(x, y) == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(AssertionError, match="gradient was computed"):
+        model.train_on_batch(x, y)
