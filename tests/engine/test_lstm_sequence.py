@@ -277,3 +277,14 @@ def test_training_does_not_depend_on_numkeras_num_threads():
                              text=True, timeout=300, check=True)
         digests.append(run.stdout.split()[-1])
     assert digests[0] == digests[1]
+
+
+def test_gemm_acc_takes_arrays_with_reversed_rows(product):
+    """A negative row stride (a reversed view) is not a cblas leading dimension: the loops."""
+    gemm = lstm_sequence.gemm_for(np.float32)
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((12, 20)).astype(np.float32)[::-1]
+    b = rng.standard_normal((20, 33)).astype(np.float32)[::-1]
+    c = np.zeros((12, 33), np.float32)[::-1]
+    cblas.gemm_acc(gemm, a, b, c)
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)

@@ -94,14 +94,14 @@ def gemm_loops(a, b, c):
 @njit(cache=True, nogil=True)
 def gemm_acc(gemm, a, b, c):
     """``c += a @ b`` for 2-D arrays: through the cblas function ``gemm`` from
-    :func:`gemm_for` when each array's rows are contiguous (any row stride), else, or when
-    ``gemm`` is ``None``, in numba loops."""
+    :func:`gemm_for` when each array's rows are contiguous (any row stride but a negative one),
+    else, or when ``gemm`` is ``None``, in numba loops."""
     m, k = a.shape
     n = b.shape[1]
     if m == 0 or n == 0 or k == 0:
         return
     rows = a.strides[1] == a.itemsize and b.strides[1] == b.itemsize and \
-        c.strides[1] == c.itemsize
+        c.strides[1] == c.itemsize and min(a.strides[0], b.strides[0], c.strides[0]) >= 0
     if gemm is None or not rows:
         gemm_loops(a, b, c)
     else:
