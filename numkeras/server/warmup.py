@@ -41,8 +41,8 @@ def warm_up() -> float:
     model.fit(x, (labels > 0).astype(np.float32), batch_size=16, verbose=0)
     images = rng.normal(size=(8, 8, 8, 1)).astype(np.float32)
     a = keras.Input(shape=(8, 8, 1))
-    h = keras.layers.MaxPooling2D()(keras.layers.Conv2D(4, 3, activation="relu")(a))
-    h = keras.layers.Conv2D(4, 2, activation="relu")(h)
+    h = keras.layers.MaxPooling2D()(keras.layers.Conv2D(16, 3, activation="relu")(a))
+    h = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(h)  # Winograd
     b = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(h))
     model = keras.Model(inputs=a, outputs=b)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")

@@ -1,4 +1,5 @@
-"""The image's build-time warm-up runs the engine's kernels (dense, conv, pooling, LSTM)."""
+"""The image's build-time warm-up runs the engine's kernels: dense, conv (im2col and
+Winograd), pooling, LSTM."""
 
 import subprocess
 import sys
@@ -6,7 +7,7 @@ import sys
 CHECK = """
 import numba
 from numkeras.engine.kernels import lstm_sequence, pooling
-from numkeras.engine.ops import conv
+from numkeras.engine.ops import conv, winograd
 from numkeras.engine.updates import adam
 from numkeras.server import warmup
 
@@ -15,7 +16,7 @@ def used(module):
                   if isinstance(d, numba.core.dispatcher.Dispatcher) and d.signatures)
 
 assert warmup.warm_up() > 0
-for module in (conv, pooling, lstm_sequence, adam):
+for module in (conv, winograd, pooling, lstm_sequence, adam):
     assert used(module), module.__name__
 print("ok")
 """
