@@ -96,19 +96,28 @@ def kernel_gradient(d_u: np.ndarray) -> np.ndarray:
 @njit(cache=True, nogil=True)
 def _pad(x, n0, n1, pt, pl, xp):
     """Samples ``n0 .. n1 - 1`` of ``x`` (N, H, W, C) into ``xp`` (n1 - n0, Hp, Wp, C), zeros
-    around."""
-    height, width, channels = x.shape[1], x.shape[2], x.shape[3]
+    around; every value of ``xp`` written once."""
+    height, width, ch = x.shape[1], x.shape[2], x.shape[3]
     hp, wp = xp.shape[1], xp.shape[2]
     xf, pf = x.reshape(-1), xp.reshape(-1)
-    row = width * channels
-    for k in range(pf.size):
-        pf[np.uintp(k)] = 0.0
+    row, line = width * ch, wp * ch
+    before, after = pl * ch, (wp - pl - width) * ch
     for s in range(n1 - n0):
-        for i in range(height):
-            src = ((n0 + s) * height + i) * row
-            dst = ((s * hp + i + pt) * wp + pl) * channels
+        for i in range(hp):
+            dst = (s * hp + i) * line
+            if i < pt or i >= pt + height:
+                for k in range(line):
+                    pf[np.uintp(dst + k)] = 0.0
+                continue
+            for k in range(before):
+                pf[np.uintp(dst + k)] = 0.0
+            src = ((n0 + s) * height + i - pt) * row
+            dst += before
             for k in range(row):
                 pf[np.uintp(dst + k)] = xf[np.uintp(src + k)]
+            dst += row
+            for k in range(after):
+                pf[np.uintp(dst + k)] = 0.0
 
 
 @njit(cache=True, nogil=True)
