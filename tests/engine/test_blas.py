@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from numkeras.engine.ops import blas, parallel
+from numkeras.engine.ops import blas, gemm_tasks, parallel
 
 
 @pytest.mark.parametrize("shapes", [((32, 20), (20, 64)), ((3, 256), (256, 784)),
@@ -35,6 +35,16 @@ def _serial(fn, count):
         fn(i)
 
 
+def _serial_tasks(fields):
+    """Every block on the calling thread, in order."""
+    gemm_tasks.run_here(parallel._template(), fields)
+
+
+def _all_serial(monkeypatch):
+    monkeypatch.setattr(blas, "run_chunks", _serial)
+    monkeypatch.setattr(blas, "run_tasks", _serial_tasks)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("m,k,n,transposed", SPLIT_SHAPES)
 def test_split_products_do_not_depend_on_the_threads(m, k, n, transposed, dtype, monkeypatch):
@@ -54,7 +64,10 @@ def test_split_products_do_not_depend_on_the_threads(m, k, n, transposed, dtype,
         out = np.full((m, n), np.nan, dtype=dtype)
         assert blas.matmul(a, b, out=out) is out
         np.testing.assert_array_equal(out, got)
-    monkeypatch.setattr(blas, "run_chunks", _serial)
+    _all_serial(monkeypatch)
+    np.testing.assert_array_equal(blas.matmul(a, b), got)
+    # Without the cblas tasks (numpy on another BLAS): np.matmul per block, the same bits.
+    monkeypatch.setattr(blas, "_GEMMS", False)
     np.testing.assert_array_equal(blas.matmul(a, b), got)
 
 
@@ -65,8 +78,9 @@ def test_products_from_the_threshold_up_are_split(monkeypatch):
     a = rng.standard_normal((256, 64), dtype=np.float32)
     b = rng.standard_normal((64, 96), dtype=np.float32)
     calls = []
-    real = parallel.run_chunks
-    monkeypatch.setattr(blas, "run_chunks", lambda fn, n: (calls.append(n), real(fn, n)))
+    real = parallel.run_tasks
+    monkeypatch.setattr(blas, "run_tasks", lambda fields: (calls.append(len(fields)),
+                                                           real(fields)))
     monkeypatch.setattr(blas, "SPLIT_MIN_FLOPS", 2 * a.size * b.shape[1])
     got = blas.matmul(a, b)
     assert calls == [blas.BLOCKS_PER_PRODUCT]
@@ -103,7 +117,7 @@ def test_matmuls_equals_one_matmul_each(monkeypatch):
     for (a, b), out in zip(products, outs, strict=True):
         assert out.dtype == np.result_type(a, b)
         np.testing.assert_array_equal(out, blas.matmul(a, b))
-    monkeypatch.setattr(blas, "run_chunks", _serial)
+    _all_serial(monkeypatch)
     for got, again in zip(outs, blas.matmuls(*products), strict=True):
         np.testing.assert_array_equal(got, again)
 
@@ -132,6 +146,8 @@ def test_numpys_openblas_is_found_beside_scipys():
 def test_small_products_together_stay_on_the_caller(monkeypatch):
     calls = []
     monkeypatch.setattr(blas, "run_chunks", lambda fn, n: (calls.append(n), _serial(fn, n)))
+    monkeypatch.setattr(blas, "run_tasks", lambda fields: (calls.append(len(fields)),
+                                                           _serial_tasks(fields)))
     a, b = np.ones((32, 64), dtype=np.float32), np.ones((64, 64), dtype=np.float32)
     blas.matmuls((a, b), (a.T.copy(), a))
     assert calls == []

@@ -8,11 +8,13 @@ rounding of some products (``(128, 784) @ (784, 512)`` differs in the last bits 
 threads), so results would depend on the thread count.
 
 So OpenBLAS always runs on one thread here, and :func:`matmul` splits a product of at least
-``SPLIT_MIN_FLOPS`` into row blocks (column blocks when it has few rows) that
-``parallel.run_chunks`` hands to the calling thread and the spare cores. The blocks depend on
-the shapes only, so the numbers are the same whatever the thread count or the load
-(tests/engine/test_blas.py checks it bit for bit). They may differ in the last bits from one
-unsplit product, where OpenBLAS picks another kernel for a smaller block (seen for float64
+``SPLIT_MIN_FLOPS`` into row blocks (column blocks when it has few rows) that the calling thread
+and the spare cores compute: as ``gemm_tasks`` (OpenBLAS's cblas gemm called from numba,
+without the GIL; the mlp's first product 721 -> 620 us, its halves alone 556 us) when numpy's
+OpenBLAS is there and the blocks suit cblas, else as ``parallel.run_chunks`` of ``np.matmul``.
+The blocks depend on the shapes only, so the numbers are the same whatever the thread count or
+the load (tests/engine/test_blas.py checks it bit for bit). They may differ in the last bits
+from one unsplit product, where OpenBLAS picks another kernel for a smaller block (seen for float64
 ``(40, 2000) @ (2000, 300)``; the float32 products of the benchmark models came out identical).
 
 The thread count is set through threadpoolctl's controller for the OpenBLAS that numpy loaded
@@ -26,7 +28,8 @@ import os
 
 import numpy as np
 
-from numkeras.engine.ops.parallel import run_chunks, split
+from numkeras.engine.ops import gemm_tasks
+from numkeras.engine.ops.parallel import run_chunks, run_tasks, split
 
 
 def _env_flops(name: str, default: int) -> int:
@@ -68,6 +71,7 @@ def _openblas_controller() -> object | None:
 
 
 _CONTROLLER = _openblas_controller()
+_GEMMS = gemm_tasks.new_board() is not None  # numpy's OpenBLAS cblas gemm: split products
 _blas_threads = 0  # what this module last set; 0: not set yet
 
 
@@ -96,6 +100,10 @@ def _blocks(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> list[tuple]:
 def _run(blocks: list[tuple]) -> None:
     if len(blocks) == 1:
         np.matmul(*blocks[0][:2], out=blocks[0][2])
+        return
+    fields = gemm_tasks.describe(blocks) if _GEMMS else None
+    if fields is not None:  # the usual case: blocks for cblas, run without the GIL
+        run_tasks(fields)
     else:
         run_chunks(lambda i: np.matmul(*blocks[i][:2], out=blocks[i][2]), len(blocks))
 

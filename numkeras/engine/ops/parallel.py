@@ -8,6 +8,11 @@ a busy host costs at most the chunk a descheduled helper already holds. That is 
 from OpenBLAS's own threads, which wait for each other several times inside one product and
 made small products 10-50x slower on a loaded 2-core host (see ``blas``).
 
+Blocks of matrix products go another way, :func:`run_tasks`: they are data on a board that the
+caller and the helpers work through in numba, without the GIL (``gemm_tasks``), and an idle
+helper watches that board for a while before it sleeps, so a product's blocks cost no thread
+wake-up in a busy training step.
+
 ``fn`` must release the GIL for the helpers to add anything: NumPy's BLAS products and ufuncs
 on large arrays and ``@njit(nogil=True)`` kernels do. Chunks must not depend on each other or
 on which thread runs them; the callers split work by its shape only, so the numbers never depend
@@ -24,6 +29,10 @@ import itertools
 import os
 import threading
 from collections.abc import Callable
+
+import numpy as np
+
+from numkeras.engine.ops import gemm_tasks
 
 
 def _env_threads() -> int:
@@ -44,6 +53,11 @@ def _env_threads() -> int:
 
 NUM_THREADS = _env_threads()
 """Threads that run chunks, the calling thread included."""
+
+HELPER_SPIN_CHECKS = 1 << 18
+"""Reads of the task board (without the GIL; ~0.1-0.3 ms) an idle helper makes before it sleeps:
+in a training step products follow each other closely, and waking a sleeping thread took
+~58 us on the 2-core development host (a VM)."""
 
 
 class _Job:
@@ -87,7 +101,10 @@ class _Helpers:
     def __init__(self, count: int) -> None:
         self.wake = threading.Condition()
         self.generation = 0
+        self.kind = 0
         self.job: _Job | None = None
+        self.sleepers = 0
+        self.board = gemm_tasks.new_board()
         self.posting = threading.Lock()
         self.pid = os.getpid()
         for i in range(count):
@@ -95,24 +112,46 @@ class _Helpers:
                              daemon=True).start()
 
     def _loop(self) -> None:
-        seen = 0
+        handled = 0
         while True:
+            pending = False
+            if self.board is not None:  # watch the board, running task batches, GIL-free
+                seen, pending = gemm_tasks.idle(self.board, handled, HELPER_SPIN_CHECKS)
+                handled = handled if pending else seen
             with self.wake:
-                while self.generation == seen:
-                    self.wake.wait()
-                seen = self.generation
-                job = self.job
-            if job is not None:
+                if not pending and self.generation == handled:
+                    self.sleepers += 1
+                    while self.generation == handled:
+                        self.wake.wait()
+                    self.sleepers -= 1
+                handled = self.generation  # the latest post; older ones are done or taken
+                kind, job = self.kind, self.job
+            if kind == gemm_tasks.KIND_TASKS:
+                gemm_tasks.work(self.board, handled)
+            elif job is not None:
                 job.work()
                 # Drop it now, not at the next wake-up: its chunks' closures may hold arrays
                 # that callers reuse once nothing refers to them (``conv.recycled``).
                 job = None
 
-    def post(self, job: _Job) -> None:
+    def _post(self, kind: int, job: _Job | None, fields: np.ndarray | None) -> int:
         with self.wake:
-            self.job = job
             self.generation += 1
-            self.wake.notify_all()
+            self.kind, self.job = kind, job
+            if fields is not None:
+                gemm_tasks.post(self.board, self.generation, fields)
+            elif self.board is not None:
+                gemm_tasks.publish(self.board, self.generation, kind, 0)
+            if self.sleepers:
+                self.wake.notify_all()
+            return self.generation
+
+    def post(self, job: _Job) -> None:
+        self._post(gemm_tasks.KIND_PYTHON, job, None)
+
+    def run_tasks(self, fields: np.ndarray) -> None:
+        gen = self._post(gemm_tasks.KIND_TASKS, None, fields)
+        gemm_tasks.finish(self.board, gen, len(fields))
 
 
 _local = threading.local()
@@ -154,6 +193,29 @@ def run_chunks(fn: Callable[[int], object], count: int) -> None:
         helpers.posting.release()
     if job.error is not None:
         raise job.error
+
+
+_TEMPLATE: list = []
+
+
+def _template() -> np.ndarray:
+    """An empty task board, for runs on the calling thread alone."""
+    if not _TEMPLATE:
+        _TEMPLATE.append(gemm_tasks.new_board())
+    return _TEMPLATE[0]
+
+
+def run_tasks(fields: np.ndarray) -> None:
+    """Runs matrix-product tasks (``gemm_tasks.describe``) on this thread and the helpers,
+    without the GIL; returns when all are done."""
+    helpers = None if len(fields) < 2 or getattr(_local, "busy", False) else _get_helpers()
+    if helpers is None or not helpers.posting.acquire(blocking=False):
+        gemm_tasks.run_here(_template(), fields)
+        return
+    try:
+        helpers.run_tasks(fields)
+    finally:
+        helpers.posting.release()
 
 
 def split(length: int, parts: int, align: int = 1) -> list[int]:

@@ -1,0 +1,257 @@
+"""Blocks of matrix products that the calling thread and the helpers run without the GIL.
+
+``parallel.run_chunks`` hands Python callables to the helper threads, and a Python chunk costs
+two thread wake-ups: the helper's, when it is posted (and again when it needs the GIL the
+caller holds), and the caller's, when the helper is done. Timed on the 2-core development host
+(a VM) for the mlp's first product split in two halves, the helper started 58 us after the post
+and the caller returned 36-50 us after the last half ended: 721 us for halves that take 556 us
+alone. Here the product's blocks are plain data on a shared board (an int64 array: pointers,
+shapes, leading dimensions, transposes); the caller and the helpers claim them with an atomic
+counter and call OpenBLAS's cblas gemm from numba, so no thread ever needs the GIL for them,
+and idle helpers watch the board for a while (:func:`idle`) before they go to sleep. The same
+product took 598 us.
+
+The board's generation is bumped for every post (task batches and ``run_chunks`` jobs alike);
+a claim and the count of finished tasks carry the generation in their upper 32 bits, so a
+helper that comes late to a batch can never take a task of the next one. Every task of a batch
+is a whole block whichever thread runs it, through the same cblas call, so the numbers never
+depend on the threads (with one thread the caller runs them all, the same way).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+from numkeras.engine.ops.cblas import ROW_MAJOR, gemm_for
+
+TRANS = 112  # CBLAS_TRANSPOSE.CblasTrans (NO_TRANS, 111, is cblas.NO_TRANS)
+NO_TRANS = 111
+
+GEN, KIND, CLAIM, DONE, COUNT, SGEMM, DGEMM = range(7)  # board slots
+KIND_TASKS, KIND_PYTHON = 1, 2
+_HEADER = 8
+_FIELDS = 12  # dtype, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc
+MAX_TASKS = 64
+_LOW = (1 << 32) - 1
+
+CALLER_SPIN_CHECKS = 1 << 22
+"""Board reads (a few ms) the caller spends waiting, without the GIL, for blocks a helper has
+claimed, before it polls in short sleeps: a claimed block normally ends within a block's time."""
+
+
+def new_board() -> np.ndarray | None:
+    """An empty board, holding the addresses of numpy's OpenBLAS cblas gemm functions; ``None``
+    without them (numpy built on another BLAS: products then go through ``run_chunks``)."""
+    f32, f64 = gemm_for(np.float32), gemm_for(np.float64)
+    if f32 is None or f64 is None:
+        return None
+    board = np.zeros(_HEADER + MAX_TASKS * _FIELDS, dtype=np.int64)
+    board[SGEMM] = ctypes.cast(f32, ctypes.c_void_p).value
+    board[DGEMM] = ctypes.cast(f64, ctypes.c_void_p).value
+    return board
+
+
+# ----------------------------------------------------------------------------- atomics
+
+
+@intrinsic
+def _load(typingctx, board, slot):  # pragma: no cover - compiled
+    """``board[slot]`` with acquire ordering (a load no loop may hoist)."""
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.load_atomic(builder.gep(array.data, [args[1]]), "acquire", 8)
+
+    return types.int64(board, slot), codegen
+
+
+@intrinsic
+def _store(typingctx, board, slot, value):  # pragma: no cover - compiled
+    """``board[slot] = value`` with release ordering."""
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        value = context.cast(builder, args[2], signature.args[2], types.int64)
+        builder.store_atomic(value, builder.gep(array.data, [args[1]]), "release", 8)
+        return context.get_dummy_value()
+
+    return types.none(board, slot, value), codegen
+
+
+@intrinsic
+def _swap_if(typingctx, board, slot, expected, value):  # pragma: no cover - compiled
+    """Compare-and-swap: whether ``board[slot]`` was ``expected`` and is now ``value``."""
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        result = builder.cmpxchg(builder.gep(array.data, [args[1]]), args[2], args[3],
+                                 "acq_rel", "acquire")
+        return builder.extract_value(result, 1)
+
+    return types.boolean(board, slot, expected, value), codegen
+
+
+@intrinsic
+def _add(typingctx, board, slot, value):  # pragma: no cover - compiled
+    """Atomic ``board[slot] += value``."""
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        builder.atomic_rmw("add", builder.gep(array.data, [args[1]]), args[2], "acq_rel")
+        return context.get_dummy_value()
+
+    return types.none(board, slot, value), codegen
+
+
+@intrinsic
+def _gemm(typingctx, address, double, ta, tb, m, n, k, a, lda, b, ldb, c,
+          ldc):  # pragma: no cover - compiled
+    """``cblas_?gemm(RowMajor, ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)`` through the
+    function at ``address`` (float64 when ``double``, a literal; the pointers are integers).
+    An address, not a ctypes object: numba types a ctypes argument anew on every call, ~50 us
+    each."""
+    if not isinstance(double, types.BooleanLiteral):
+        return None
+
+    def codegen(context, builder, signature, args):
+        real = ir.DoubleType() if double.literal_value else ir.FloatType()
+        i64, ptr = ir.IntType(64), ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i64] * 6 + [real, ptr, i64, ptr, i64, real,
+                                                           ptr, i64])
+        fn = builder.inttoptr(args[0], fnty.as_pointer())
+        ta_, tb_, m_, n_, k_, a_, lda_, b_, ldb_, c_, ldc_ = args[2:]
+        builder.call(fn, [ir.Constant(i64, ROW_MAJOR), ta_, tb_, m_, n_, k_,
+                          ir.Constant(real, 1.0), builder.inttoptr(a_, ptr), lda_,
+                          builder.inttoptr(b_, ptr), ldb_, ir.Constant(real, 0.0),
+                          builder.inttoptr(c_, ptr), ldc_])
+        return context.get_dummy_value()
+
+    return types.none(address, double, *([types.int64] * 11)), codegen
+
+
+# ----------------------------------------------------------------------------- numba side
+
+
+@njit(cache=True, nogil=True)
+def _run_task(board, i):  # pragma: no cover - compiled
+    at = _HEADER + i * _FIELDS
+    ta, tb, m, n, k = board[at + 1], board[at + 2], board[at + 3], board[at + 4], board[at + 5]
+    a, lda, b, ldb, c, ldc = board[at + 6], board[at + 7], board[at + 8], board[at + 9], \
+        board[at + 10], board[at + 11]
+    if board[at] == 0:
+        _gemm(board[SGEMM], False, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
+    else:
+        _gemm(board[DGEMM], True, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
+
+
+@njit(cache=True, nogil=True)
+def work(board, gen):  # pragma: no cover - compiled
+    """Claims and runs tasks of batch ``gen`` until none is left."""
+    tag = gen << 32
+    count = board[COUNT]
+    while True:
+        current = _load(board, CLAIM)
+        if current & ~_LOW != tag or current & _LOW >= count:
+            return
+        if _swap_if(board, CLAIM, current, current + 1):
+            _run_task(board, current & _LOW)
+            _add(board, DONE, 1)
+
+
+@njit(cache=True, nogil=True)
+def _wait(board, target, checks):  # pragma: no cover - compiled
+    for _ in range(checks):
+        if _load(board, DONE) == target:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def idle(board, handled, checks):  # pragma: no cover - compiled
+    """A helper's wait for work after generation ``handled``: runs every task batch posted
+    meanwhile; returns ``(generation, True)`` as soon as a ``run_chunks`` job is posted (to be
+    run in Python), ``(last generation handled, False)`` after ``checks`` reads of the board
+    with nothing new."""
+    quiet = 0
+    while quiet < checks:
+        gen = _load(board, GEN)
+        if gen != handled:
+            if board[KIND] != KIND_TASKS:
+                return gen, True
+            handled = gen
+            work(board, gen)
+            quiet = 0
+        quiet += 1
+    return handled, False
+
+
+@njit(cache=True, nogil=True)
+def publish(board, gen, kind, count):  # pragma: no cover - compiled
+    """Makes batch ``gen`` (its tasks already written) visible to the helpers."""
+    board[COUNT] = count
+    board[KIND] = kind
+    _store(board, DONE, gen << 32)
+    _store(board, CLAIM, gen << 32)
+    _store(board, GEN, gen)
+
+
+# ----------------------------------------------------------------------------- Python side
+
+
+def _layout(a: np.ndarray) -> tuple[int, int] | None:
+    """``(transpose flag, leading dimension)`` of a 2-D operand cblas can read in place."""
+    size = a.itemsize
+    rows, cols = a.shape
+    if a.strides[1] == size and a.strides[0] % size == 0 and a.strides[0] >= size * cols \
+            or rows == 1 and a.strides[1] == size:
+        return NO_TRANS, max(a.strides[0] // size, cols, 1)
+    if a.strides[0] == size and a.strides[1] % size == 0 and a.strides[1] >= size * rows \
+            or cols == 1 and a.strides[0] == size:
+        return TRANS, max(a.strides[1] // size, rows, 1)
+    return None
+
+
+def describe(blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray | None:
+    """The task fields of ``(a, b, out)`` blocks (``out = a @ b``), or ``None`` when one of them
+    is not a float32 / float64 2-D product cblas can do in place (or there are too many)."""
+    if not blocks or len(blocks) > MAX_TASKS:
+        return None
+    fields = np.empty((len(blocks), _FIELDS), dtype=np.int64)
+    for row, (a, b, out) in zip(fields, blocks, strict=True):
+        dtype = out.dtype
+        if dtype not in (np.float32, np.float64) or a.dtype != dtype or b.dtype != dtype or \
+                a.ndim != 2 or b.ndim != 2 or out.ndim != 2 or 0 in a.shape or 0 in b.shape:
+            return None
+        la, lb, lc = _layout(a), _layout(b), _layout(out)
+        if la is None or lb is None or lc is None or lc[0] != NO_TRANS:
+            return None
+        row[:] = (0 if dtype == np.float32 else 1, la[0], lb[0], a.shape[0], b.shape[1],
+                  a.shape[1], a.ctypes.data, la[1], b.ctypes.data, lb[1], out.ctypes.data,
+                  lc[1])
+    return fields
+
+
+def run_here(template: np.ndarray, fields: np.ndarray) -> None:
+    """Runs every task on the calling thread (nobody else to help, or nested), on a copy of
+    the board ``template``."""
+    board = template.copy()
+    board[_HEADER:_HEADER + fields.size] = fields.reshape(-1)
+    publish(board, 1, KIND_TASKS, len(fields))
+    work(board, 1)
+
+
+def post(board: np.ndarray, gen: int, fields: np.ndarray) -> None:
+    """Writes the tasks as batch ``gen`` on the shared ``board`` and publishes it."""
+    board[_HEADER:_HEADER + fields.size] = fields.reshape(-1)
+    publish(board, gen, KIND_TASKS, len(fields))
+
+
+def finish(board: np.ndarray, gen: int, count: int) -> None:
+    """The poster's part of batch ``gen``: runs tasks until none is left unclaimed, then
+    returns when all ``count`` are done."""
+    work(board, gen)
+    target = (gen << 32) | count
+    while not _wait(board, target, CALLER_SPIN_CHECKS):
+        time.sleep(50e-6)  # a helper holding a block was descheduled: let it run
