@@ -218,19 +218,19 @@ def describe(blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndar
     is not a float32 / float64 2-D product cblas can do in place (or there are too many)."""
     if not blocks or len(blocks) > MAX_TASKS:
         return None
-    fields = np.empty((len(blocks), _FIELDS), dtype=np.int64)
-    for row, (a, b, out) in zip(fields, blocks, strict=True):
-        dtype = out.dtype
-        if dtype not in (np.float32, np.float64) or a.dtype != dtype or b.dtype != dtype or \
+    rows = []
+    for a, b, out in blocks:
+        kind = out.dtype.char  # 'f' float32, 'd' float64 (cheaper to compare than dtypes)
+        if kind not in "fd" or a.dtype.char != kind or b.dtype.char != kind or \
                 a.ndim != 2 or b.ndim != 2 or out.ndim != 2 or 0 in a.shape or 0 in b.shape:
             return None
         la, lb, lc = _layout(a), _layout(b), _layout(out)
         if la is None or lb is None or lc is None or lc[0] != NO_TRANS:
             return None
-        row[:] = (0 if dtype == np.float32 else 1, la[0], lb[0], a.shape[0], b.shape[1],
-                  a.shape[1], a.ctypes.data, la[1], b.ctypes.data, lb[1], out.ctypes.data,
-                  lc[1])
-    return fields
+        rows.append((0 if kind == "f" else 1, la[0], lb[0], a.shape[0], b.shape[1],
+                     a.shape[1], a.ctypes.data, la[1], b.ctypes.data, lb[1], out.ctypes.data,
+                     lc[1]))
+    return np.array(rows, dtype=np.int64)
 
 
 def run_here(template: np.ndarray, fields: np.ndarray) -> None:
