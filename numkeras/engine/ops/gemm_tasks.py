@@ -253,5 +253,10 @@ def finish(board: np.ndarray, gen: int, count: int) -> None:
     returns when all ``count`` are done."""
     work(board, gen)
     target = (gen << 32) | count
-    while not _wait(board, target, CALLER_SPIN_CHECKS):
-        time.sleep(50e-6)  # a helper holding a block was descheduled: let it run
+    try:
+        while not _wait(board, target, CALLER_SPIN_CHECKS):
+            time.sleep(50e-6)  # a helper holding a block was descheduled: let it run
+    except BaseException:  # e.g. KeyboardInterrupt in the sleep: the helpers hold raw
+        while not _wait(board, target, CALLER_SPIN_CHECKS):  # pointers into the caller's
+            pass  # arrays, which must outlive their blocks
+        raise
