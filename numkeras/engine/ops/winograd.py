@@ -169,6 +169,16 @@ def _input_transform(xp, tiles_h, tiles_w, v):
                 t += 1
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _output_tile(s, ty, tx, out_h, out_w, fs):
+    """Where output tile ``(ty, tx)`` of sample ``s`` starts in the output rows (flat offsets
+    of its top-left and bottom-left values) and whether its right column and bottom row lie
+    inside the output."""
+    y0, x0 = 2 * ty, 2 * tx
+    o00 = ((s * out_h + y0) * out_w + x0) * fs
+    return o00, o00 + out_w * fs, x0 + 1 < out_w, y0 + 1 < out_h
+
+
 @njit(cache=True, nogil=True)
 def _output_transform(m, tiles_h, tiles_w, out_h, out_w, z):
     """``Y = A^T M A`` of every tile: rows ``(sample, y, x)`` of ``z`` (rows, F), the parts of
@@ -181,10 +191,7 @@ def _output_transform(m, tiles_h, tiles_w, out_h, out_w, z):
     for s in range(samples):
         for ty in range(tiles_h):
             for tx in range(tiles_w):
-                y0, x0 = 2 * ty, 2 * tx
-                o00 = ((s * out_h + y0) * out_w + x0) * fs
-                o10 = o00 + out_w * fs
-                right, below = x0 + 1 < out_w, y0 + 1 < out_h
+                o00, o10, right, below = _output_tile(s, ty, tx, out_h, out_w, fs)
                 src = t * fs
                 for f in range(fs):
                     q = src + f
@@ -225,10 +232,7 @@ def _output_gradient_transform(dz, tiles_h, tiles_w, out_h, out_w, dm, zero):
     for s in range(samples):
         for ty in range(tiles_h):
             for tx in range(tiles_w):
-                y0, x0 = 2 * ty, 2 * tx
-                o00 = ((s * out_h + y0) * out_w + x0) * fs
-                o10 = o00 + out_w * fs
-                right, below = x0 + 1 < out_w, y0 + 1 < out_h
+                o00, o10, right, below = _output_tile(s, ty, tx, out_h, out_w, fs)
                 dst = t * fs
                 for f in range(fs):
                     g00 = load(gf, o00 + f)
