@@ -185,3 +185,23 @@ def test_the_same_bits_whichever_thread_runs_a_block(monkeypatch):
     for a, b in zip([first[0], first[1], *first[2]], [second[0], second[1], *second[2]],
                     strict=True):
         assert a.tobytes() == b.tobytes()
+
+
+def test_without_cblas_numpy_runs_the_products(monkeypatch):
+    """numpy on another BLAS: the block's 16 products go through np.matmul instead of the
+    cblas gemm called from numba, to rounding the same numbers."""
+    layer = Conv2D(16, 3, padding="same", activation="relu")
+    x = rand(3, 7, 6, 16, seed=15).astype(np.float32)
+    y0 = build_and_call(layer, x)
+    upstream = rand(*y0.shape, seed=16).astype(np.float32)
+    fast = _pass(layer, x, upstream)
+    monkeypatch.setattr(winograd, "address_for", lambda dtype: 0)
+
+    def unused(*args):
+        raise AssertionError("the cblas path ran")
+
+    monkeypatch.setattr(winograd, "_forward_block", unused)
+    monkeypatch.setattr(winograd, "_backward_block", unused)
+    slow = _pass(layer, x, upstream)
+    for a, b in zip([fast[0], fast[1], *fast[2]], [slow[0], slow[1], *slow[2]], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

@@ -98,35 +98,19 @@ class _Winograd:
         self.bytes_per_sample = 16 * self.tiling.tiles * self.filters * xs.itemsize
         self.partial_shape = self.u.shape
 
-    def _transformed_input(self, n0: int, n1: int) -> tuple[np.ndarray, np.ndarray]:
+    def _scratch(self, n0: int, n1: int, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         shapes = winograd.block_shapes(self.tiling, n1 - n0, self.channels, self.filters)
-        xp = scratch("winograd.xp", shapes["xp"], self.xs.dtype)
-        v = scratch("winograd.v", shapes["v"], self.xs.dtype)
-        winograd.padded_input(self.xs, self.tiling, n0, n1, xp)
-        winograd.input_transform(xp, self.tiling, v)
-        return xp, v
-
-    def _m(self, n0: int, n1: int) -> np.ndarray:
-        shape = winograd.block_shapes(self.tiling, n1 - n0, self.channels, self.filters)["m"]
-        return scratch("winograd.m", shape, self.xs.dtype)
+        return {name: scratch("winograd." + name, shapes[name], self.xs.dtype)
+                for name in names}
 
     def forward(self, n0: int, n1: int, z: np.ndarray) -> None:
-        _, v = self._transformed_input(n0, n1)
-        m = self._m(n0, n1)
-        matmul(v, self.u, out=m)
-        winograd.output_transform(m, self.tiling, z)
+        winograd.forward_block(self.tiling, self.xs, n0, n1, self.u,
+                               self._scratch(n0, n1, ("xp", "v", "m")), z)
 
     def backward(self, n0: int, n1: int, dz: np.ndarray, d_u: np.ndarray,
                  dxs: np.ndarray | None) -> None:
-        _, v = self._transformed_input(n0, n1)
-        dm = self._m(n0, n1)
-        winograd.output_gradient_transform(dz, self.tiling, dm)
-        matmul(v.transpose(0, 2, 1), dm, out=d_u)
-        if dxs is not None:
-            dv = v  # V is done with: its buffer takes dV
-            matmul(dm, self.u_t, out=dv)
-            dd = scratch("winograd.dd", dv.shape, dv.dtype)
-            winograd.input_gradient(dv, self.tiling, dd, n0, dxs)
+        winograd.backward_block(self.tiling, self.xs, n0, n1, self.u_t, dz,
+                                self._scratch(n0, n1, ("xp", "v", "m", "dd")), d_u, dxs)
 
     def kernel_gradient(self, total: np.ndarray) -> np.ndarray:
         return winograd.kernel_gradient(total)

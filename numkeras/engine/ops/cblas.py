@@ -28,9 +28,11 @@ import threading
 from typing import Any
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
-ROW_MAJOR, NO_TRANS = 101, 111  # CBLAS_ORDER.CblasRowMajor, CBLAS_TRANSPOSE.CblasNoTrans
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS_ORDER.CblasRowMajor, CBLAS_TRANSPOSE
 
 _SYMBOLS = {np.dtype(np.float32): ("scipy_cblas_sgemm64_", ctypes.c_float),
             np.dtype(np.float64): ("scipy_cblas_dgemm64_", ctypes.c_double)}
@@ -78,6 +80,39 @@ def gemm_for(dtype: Any) -> Any:
             if _functions is None:
                 _functions = _find()
     return _functions.get(np.dtype(dtype))
+
+
+def address_for(dtype: Any) -> int:
+    """The address of the cblas gemm for ``dtype`` (for :func:`gemm_at`), 0 where there is
+    none."""
+    fn = gemm_for(dtype)
+    return 0 if fn is None else ctypes.cast(fn, ctypes.c_void_p).value
+
+
+@intrinsic
+def gemm_at(typingctx, address, double, ta, tb, m, n, k, a, lda, b, ldb, c,
+          ldc):  # pragma: no cover - compiled
+    """``cblas_?gemm(RowMajor, ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)`` through the
+    function at ``address`` (float64 when ``double``, a literal; the pointers are integers).
+    An address, not a ctypes object: numba types a ctypes argument anew on every call, ~50 us
+    each."""
+    if not isinstance(double, types.BooleanLiteral):
+        return None
+
+    def codegen(context, builder, signature, args):
+        real = ir.DoubleType() if double.literal_value else ir.FloatType()
+        i64, ptr = ir.IntType(64), ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i64] * 6 + [real, ptr, i64, ptr, i64, real,
+                                                           ptr, i64])
+        fn = builder.inttoptr(args[0], fnty.as_pointer())
+        ta_, tb_, m_, n_, k_, a_, lda_, b_, ldb_, c_, ldc_ = args[2:]
+        builder.call(fn, [ir.Constant(i64, ROW_MAJOR), ta_, tb_, m_, n_, k_,
+                          ir.Constant(real, 1.0), builder.inttoptr(a_, ptr), lda_,
+                          builder.inttoptr(b_, ptr), ldb_, ir.Constant(real, 0.0),
+                          builder.inttoptr(c_, ptr), ldc_])
+        return context.get_dummy_value()
+
+    return types.none(address, double, *([types.int64] * 11)), codegen
 
 
 @njit(cache=True, nogil=True)

@@ -20,18 +20,13 @@ depend on the threads (with one thread the caller runs them all, the same way).
 
 from __future__ import annotations
 
-import ctypes
 import time
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from numkeras.engine.ops.cblas import ROW_MAJOR, gemm_for
-
-TRANS = 112  # CBLAS_TRANSPOSE.CblasTrans (NO_TRANS, 111, is cblas.NO_TRANS)
-NO_TRANS = 111
+from numkeras.engine.ops.cblas import NO_TRANS, TRANS, address_for, gemm_at
 
 GEN, KIND, CLAIM, DONE, COUNT, SGEMM, DGEMM = range(7)  # board slots
 KIND_TASKS, KIND_PYTHON = 1, 2
@@ -48,12 +43,11 @@ claimed, before it polls in short sleeps: a claimed block normally ends within a
 def new_board() -> np.ndarray | None:
     """An empty board, holding the addresses of numpy's OpenBLAS cblas gemm functions; ``None``
     without them (numpy built on another BLAS: products then go through ``run_chunks``)."""
-    f32, f64 = gemm_for(np.float32), gemm_for(np.float64)
-    if f32 is None or f64 is None:
+    f32, f64 = address_for(np.float32), address_for(np.float64)
+    if not f32 or not f64:
         return None
     board = np.zeros(_HEADER + MAX_TASKS * _FIELDS, dtype=np.int64)
-    board[SGEMM] = ctypes.cast(f32, ctypes.c_void_p).value
-    board[DGEMM] = ctypes.cast(f64, ctypes.c_void_p).value
+    board[SGEMM], board[DGEMM] = f32, f64
     return board
 
 
@@ -105,32 +99,6 @@ def _add(typingctx, board, slot, value):  # pragma: no cover - compiled
     return types.none(board, slot, value), codegen
 
 
-@intrinsic
-def _gemm(typingctx, address, double, ta, tb, m, n, k, a, lda, b, ldb, c,
-          ldc):  # pragma: no cover - compiled
-    """``cblas_?gemm(RowMajor, ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)`` through the
-    function at ``address`` (float64 when ``double``, a literal; the pointers are integers).
-    An address, not a ctypes object: numba types a ctypes argument anew on every call, ~50 us
-    each."""
-    if not isinstance(double, types.BooleanLiteral):
-        return None
-
-    def codegen(context, builder, signature, args):
-        real = ir.DoubleType() if double.literal_value else ir.FloatType()
-        i64, ptr = ir.IntType(64), ir.IntType(8).as_pointer()
-        fnty = ir.FunctionType(ir.VoidType(), [i64] * 6 + [real, ptr, i64, ptr, i64, real,
-                                                           ptr, i64])
-        fn = builder.inttoptr(args[0], fnty.as_pointer())
-        ta_, tb_, m_, n_, k_, a_, lda_, b_, ldb_, c_, ldc_ = args[2:]
-        builder.call(fn, [ir.Constant(i64, ROW_MAJOR), ta_, tb_, m_, n_, k_,
-                          ir.Constant(real, 1.0), builder.inttoptr(a_, ptr), lda_,
-                          builder.inttoptr(b_, ptr), ldb_, ir.Constant(real, 0.0),
-                          builder.inttoptr(c_, ptr), ldc_])
-        return context.get_dummy_value()
-
-    return types.none(address, double, *([types.int64] * 11)), codegen
-
-
 # ----------------------------------------------------------------------------- numba side
 
 
@@ -141,9 +109,9 @@ def _run_task(board, i):  # pragma: no cover - compiled
     a, lda, b, ldb, c, ldc = board[at + 6], board[at + 7], board[at + 8], board[at + 9], \
         board[at + 10], board[at + 11]
     if board[at] == 0:
-        _gemm(board[SGEMM], False, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
+        gemm_at(board[SGEMM], False, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
     else:
-        _gemm(board[DGEMM], True, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
+        gemm_at(board[DGEMM], True, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
 
 
 @njit(cache=True, nogil=True)

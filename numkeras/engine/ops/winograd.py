@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from numkeras.engine.ops.cblas import NO_TRANS, TRANS, address_for, gemm_at
 from numkeras.engine.ops.noalias import load, store
 
 MIN_CHANNELS = 16
@@ -350,38 +351,95 @@ def _gather_input_gradient(dd, tiles_h, tiles_w, pt, pl, n0, dx):
                         store(xf, o + c, 0.0, 0)
 
 
+@njit(cache=True, nogil=True)
+def _products(gemm, double, trans_a, m, n, k, a, lda, b, ldb, c, ldc):
+    """The 16 products ``c[e] = op(a[e]) @ b[e]`` of 3-D C-contiguous arrays, through the cblas
+    gemm at address ``gemm``; ``op`` transposes when ``trans_a``."""
+    ta = TRANS if trans_a else NO_TRANS
+    pa, pb, pc = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(c.ctypes.data)
+    sa, sb, sc = a.shape[1] * a.shape[2] * a.itemsize, b.shape[1] * b.shape[2] * b.itemsize, \
+        c.shape[1] * c.shape[2] * c.itemsize
+    for e in range(16):
+        if double:
+            gemm_at(gemm, True, ta, NO_TRANS, m, n, k, pa + e * sa, lda, pb + e * sb, ldb,
+                    pc + e * sc, ldc)
+        else:
+            gemm_at(gemm, False, ta, NO_TRANS, m, n, k, pa + e * sa, lda, pb + e * sb, ldb,
+                    pc + e * sc, ldc)
+
+
+@njit(cache=True, nogil=True)
+def _forward_block(gemm, x, n0, n1, pt, pl, tiles_h, tiles_w, out_h, out_w, u, xp, v, m, z):
+    _pad(x, n0, n1, pt, pl, xp)
+    _input_transform(xp, tiles_h, tiles_w, v)
+    tiles, channels, filters = v.shape[1], v.shape[2], u.shape[2]
+    _products(gemm, v.itemsize == 8, False, tiles, filters, channels, v, channels, u, filters,
+              m, filters)
+    _output_transform(m, tiles_h, tiles_w, out_h, out_w, z)
+
+
+@njit(cache=True, nogil=True)
+def _backward_block(gemm, x, n0, n1, pt, pl, tiles_h, tiles_w, out_h, out_w, u_t, dz, zero,
+                    xp, v, m, dd, d_u, dx, need_dx):
+    _pad(x, n0, n1, pt, pl, xp)
+    _input_transform(xp, tiles_h, tiles_w, v)
+    _output_gradient_transform(dz, tiles_h, tiles_w, out_h, out_w, m, zero)
+    tiles, channels, filters = v.shape[1], v.shape[2], m.shape[2]
+    double = v.itemsize == 8
+    # dU[e] = V[e]^T dM[e]
+    _products(gemm, double, True, channels, filters, tiles, v, channels, m, filters, d_u,
+              filters)
+    if need_dx:  # dV[e] = dM[e] U[e]^T into V's buffer, then back to the input
+        _products(gemm, double, False, tiles, channels, filters, m, filters, u_t, channels, v,
+                  channels)
+        _input_gradient_transform(v, dd)
+        _gather_input_gradient(dd, tiles_h, tiles_w, pt, pl, n0, dx)
+
+
 # ----------------------------------------------------------------------------- block steps
 
 
-def padded_input(x: np.ndarray, tiling: Tiling, n0: int, n1: int, xp: np.ndarray) -> None:
-    """Samples ``n0 .. n1 - 1`` of a C-contiguous channels-last ``x`` into ``xp``
-    ``(n1 - n0, padded_h, padded_w, C)``, zeros around."""
-    _pad(x, n0, n1, tiling.pad_top, tiling.pad_left, xp)
+def forward_block(tiling: Tiling, x: np.ndarray, n0: int, n1: int, u: np.ndarray,
+                  scratch: dict[str, np.ndarray], z: np.ndarray) -> None:
+    """The outputs (before bias and activation) of samples ``n0 .. n1 - 1`` of a C-contiguous
+    channels-last ``x`` into the rows ``(sample, y, x)`` of ``z``; ``u`` from
+    :func:`kernel_transform`, ``scratch`` the arrays of :func:`block_shapes`. One numba call,
+    the 16 products included, when numpy's cblas gemm is there."""
+    xp, v, m = scratch["xp"], scratch["v"], scratch["m"]
+    args = (tiling.pad_top, tiling.pad_left, tiling.tiles_h, tiling.tiles_w)
+    gemm = address_for(x.dtype)
+    if gemm:
+        _forward_block(gemm, x, n0, n1, *args, tiling.out_h, tiling.out_w, u, xp, v, m, z)
+        return
+    _pad(x, n0, n1, *args[:2], xp)
+    _input_transform(xp, *args[2:], v)
+    np.matmul(v, u, out=m)
+    _output_transform(m, *args[2:], tiling.out_h, tiling.out_w, z)
 
 
-def input_transform(xp: np.ndarray, tiling: Tiling, v: np.ndarray) -> None:
-    """``V`` ``(16, tiles, C)`` of a padded block."""
-    _input_transform(xp, tiling.tiles_h, tiling.tiles_w, v)
-
-
-def output_transform(m: np.ndarray, tiling: Tiling, z: np.ndarray) -> None:
-    """The block's outputs, rows ``(sample, y, x)`` of ``z``, from ``M`` ``(16, tiles, F)``."""
-    _output_transform(m, tiling.tiles_h, tiling.tiles_w, tiling.out_h, tiling.out_w, z)
-
-
-def output_gradient_transform(dz: np.ndarray, tiling: Tiling, dm: np.ndarray) -> None:
-    """``dM`` ``(16, tiles, F)`` from the gradient rows ``dz`` of the block's outputs."""
-    _output_gradient_transform(dz, tiling.tiles_h, tiling.tiles_w, tiling.out_h,
-                               tiling.out_w, dm, dz.dtype.type(0))
-
-
-def input_gradient(dv: np.ndarray, tiling: Tiling, dd: np.ndarray, n0: int,
-                   dx: np.ndarray) -> None:
-    """Overwrites the block's samples ``n0 ..`` of ``dx`` with the input gradient of ``dV``
-    ``(16, tiles, C)``; ``dd`` is scratch of the same shape."""
-    _input_gradient_transform(dv, dd)
-    _gather_input_gradient(dd, tiling.tiles_h, tiling.tiles_w, tiling.pad_top,
-                           tiling.pad_left, n0, dx)
+def backward_block(tiling: Tiling, x: np.ndarray, n0: int, n1: int, u_t: np.ndarray,
+                   dz: np.ndarray, scratch: dict[str, np.ndarray], d_u: np.ndarray,
+                   dx: np.ndarray | None) -> None:
+    """For the output gradient rows ``dz`` of samples ``n0 .. n1 - 1``: their part of the
+    gradient of ``U`` into ``d_u`` ``(16, in, out)`` and, when ``dx`` is given, their samples of
+    the input gradient; ``u_t`` is ``U`` with its last two axes swapped, C-contiguous."""
+    xp, v, m, dd = scratch["xp"], scratch["v"], scratch["m"], scratch["dd"]
+    zero = dz.dtype.type(0)
+    pt, pl, th, tw, oh, ow = (tiling.pad_top, tiling.pad_left, tiling.tiles_h, tiling.tiles_w,
+                              tiling.out_h, tiling.out_w)
+    gemm = address_for(x.dtype)
+    if gemm:
+        _backward_block(gemm, x, n0, n1, pt, pl, th, tw, oh, ow, u_t, dz, zero, xp, v, m, dd,
+                        d_u, x[:0] if dx is None else dx, dx is not None)
+        return
+    _pad(x, n0, n1, pt, pl, xp)
+    _input_transform(xp, th, tw, v)
+    _output_gradient_transform(dz, th, tw, oh, ow, m, zero)
+    np.matmul(v.transpose(0, 2, 1), m, out=d_u)
+    if dx is not None:
+        np.matmul(m, u_t, out=v)
+        _input_gradient_transform(v, dd)
+        _gather_input_gradient(dd, th, tw, pt, pl, n0, dx)
 
 
 def tiling_of(geometry: tuple[int, ...], height: int, width: int) -> Tiling:
@@ -394,4 +452,5 @@ def block_shapes(tiling: Tiling, samples: int, channels: int, filters: int
     """Shapes of a block's scratch arrays."""
     tiles = samples * tiling.tiles
     return {"xp": (samples, tiling.padded_h, tiling.padded_w, channels),
-            "v": (16, tiles, channels), "m": (16, tiles, filters)}
+            "v": (16, tiles, channels), "m": (16, tiles, filters),
+            "dd": (16, tiles, channels)}
