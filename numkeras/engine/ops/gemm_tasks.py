@@ -12,8 +12,9 @@ and idle helpers watch the board for a while (:func:`idle`) before they go to sl
 product took 598 us.
 
 The board's generation is bumped for every post (task batches and ``run_chunks`` jobs alike);
-a claim and the count of finished tasks carry the generation in their upper 32 bits, so a
-helper that comes late to a batch can never take a task of the next one. Every task of a batch
+the claim word (generation, task count, next index) and the count of finished tasks carry the
+generation in their upper 32 bits, so a helper that comes late to a batch can never take a
+task of the next one, nor run past its end. Every task of a batch
 is a whole block whichever thread runs it, through the same cblas call, so the numbers never
 depend on the threads (with one thread the caller runs them all, the same way).
 """
@@ -28,12 +29,12 @@ from numba.extending import intrinsic
 
 from numkeras.engine.ops.cblas import NO_TRANS, TRANS, address_for, gemm_at
 
-GEN, KIND, CLAIM, DONE, COUNT, SGEMM, DGEMM = range(7)  # board slots
+GEN, KIND, CLAIM, DONE, SGEMM, DGEMM = range(6)  # board slots
 KIND_TASKS, KIND_PYTHON = 1, 2
 _HEADER = 8
 _FIELDS = 12  # dtype, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc
 MAX_TASKS = 64
-_LOW = (1 << 32) - 1
+_INDEX = (1 << 16) - 1  # claim word: generation << 32 | count << 16 | next index
 
 CALLER_SPIN_CHECKS = 1 << 22
 """Board reads (a few ms) the caller spends waiting, without the GIL, for blocks a helper has
@@ -116,15 +117,15 @@ def _run_task(board, i):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def work(board, gen):  # pragma: no cover - compiled
-    """Claims and runs tasks of batch ``gen`` until none is left."""
-    tag = gen << 32
-    count = board[COUNT]
+    """Claims and runs tasks of batch ``gen`` until none is left. The claim word holds the
+    generation, the batch's task count and the next index together, so a helper that comes
+    late can neither claim a task of another batch nor read another batch's count."""
     while True:
         current = _load(board, CLAIM)
-        if current & ~_LOW != tag or current & _LOW >= count:
+        if current >> 32 != gen or current & _INDEX >= (current >> 16) & _INDEX:
             return
         if _swap_if(board, CLAIM, current, current + 1):
-            _run_task(board, current & _LOW)
+            _run_task(board, current & _INDEX)
             _add(board, DONE, 1)
 
 
@@ -158,10 +159,9 @@ def idle(board, handled, checks):  # pragma: no cover - compiled
 @njit(cache=True, nogil=True)
 def publish(board, gen, kind, count):  # pragma: no cover - compiled
     """Makes batch ``gen`` (its tasks already written) visible to the helpers."""
-    board[COUNT] = count
     board[KIND] = kind
     _store(board, DONE, gen << 32)
-    _store(board, CLAIM, gen << 32)
+    _store(board, CLAIM, gen << 32 | count << 16)
     _store(board, GEN, gen)
 
 
