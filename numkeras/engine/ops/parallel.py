@@ -96,7 +96,9 @@ class _Job:
 
 
 class _Helpers:
-    """The helper threads of this process; they sleep between jobs."""
+    """The helper threads of this process. Between jobs each watches the task board for a
+    while (running any task batch posted meanwhile, without the GIL), then sleeps until the
+    next post."""
 
     def __init__(self, count: int) -> None:
         self.wake = threading.Condition()
