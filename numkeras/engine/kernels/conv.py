@@ -93,7 +93,7 @@ class _Winograd:
         self.xs = xs
         self.tiling = winograd.tiling_of(geom, xs.shape[1], xs.shape[2])
         self.u = winograd.kernel_transform(kernel)
-        self.u_t = np.ascontiguousarray(self.u.transpose(0, 2, 1))  # 1.4x faster than a view
+        self.u_t = np.ascontiguousarray(self.u.transpose(0, 2, 1))  # row-major for the products
         self.channels, self.filters = kernel.shape[2], kernel.shape[3]
         self.bytes_per_sample = 16 * self.tiling.tiles * self.filters * xs.itemsize
         self.partial_shape = self.u.shape
