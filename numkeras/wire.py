@@ -10,6 +10,7 @@ import bisect
 import io
 import os
 import struct
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
@@ -26,11 +27,19 @@ __all__ = [
     "encode_array",
     "encode_arrays",
     "inspect_npz",
+    "read_npy_header",
     "read_npz_array",
 ]
 
 NPY_MEDIA_TYPE = "application/x-npy"
 NPZ_MEDIA_TYPE = "application/x-npz"
+
+_HEADERS = threading.Lock()
+"""Held while numpy reads ``.npy`` headers here: it parses them with ``ast.literal_eval``,
+and CPython 3.11's AST construction keeps its recursion depth per interpreter, not per thread
+(python/cpython#106905): two threads decoding at once (the server's upload threadpool, a
+client used from several threads) failed now and then with ``SystemError: AST constructor
+recursion depth mismatch`` (seen once in tests/reliability/test_load.py)."""
 
 
 def _checked(array: Any, name: str) -> np.ndarray:
@@ -59,7 +68,8 @@ def decode_array(data: bytes) -> np.ndarray:
         ValueError: for bytes that are not a ``.npy`` array or hold an object array.
     """
     try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
+        with _HEADERS:
+            array = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise ValueError(f"Not a valid .npy array: {e}") from None
     if not isinstance(array, np.ndarray):
@@ -186,13 +196,28 @@ def decode_arrays(data: bytes | IO[bytes]) -> dict[str, np.ndarray]:
     """
     source = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
     try:
-        npz = np.load(source, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise ValueError("expected a .npz archive, got a single .npy array")
-        with npz:
-            return {name: npz[name] for name in npz.files}
+        with _HEADERS:
+            npz = np.load(source, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise ValueError("expected a .npz archive, got a single .npy array")
+            with npz:
+                return {name: npz[name] for name in npz.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
         raise ValueError(f"Not a valid .npz body: {e}") from None
+
+
+def read_npy_header(f: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """``(shape, fortran_order, dtype)`` of the ``.npy`` header at ``f``'s position, which it
+    leaves at the first data byte.
+
+    Raises:
+        ValueError: for bytes that are not an ``.npy`` header.
+    """
+    version = np.lib.format.read_magic(f)
+    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                   else np.lib.format.read_array_header_2_0)
+    with _HEADERS:
+        return read_header(f)
 
 
 def read_npz_array(path: str | os.PathLike, name: str) -> np.ndarray:
@@ -206,7 +231,7 @@ def read_npz_array(path: str | os.PathLike, name: str) -> np.ndarray:
     with zipfile.ZipFile(path) as zf:
         info = zf.getinfo(f"{name}.npy")
     if info.compress_type != zipfile.ZIP_STORED:
-        with np.load(path, allow_pickle=False) as npz:
+        with _HEADERS, np.load(path, allow_pickle=False) as npz:
             return npz[name]
     with open(path, "rb") as f:
         f.seek(info.header_offset)
@@ -215,10 +240,7 @@ def read_npz_array(path: str | os.PathLike, name: str) -> np.ndarray:
             raise ValueError(f"Not a valid .npz file: no local header for array {name!r}")
         name_len, extra_len = struct.unpack("<HH", local[26:30])
         f.seek(info.header_offset + 30 + name_len + extra_len)
-        version = np.lib.format.read_magic(f)
-        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                       else np.lib.format.read_array_header_2_0)
-        shape, fortran_order, dtype = read_header(f)
+        shape, fortran_order, dtype = read_npy_header(f)
         if dtype.hasobject:
             raise ValueError(f"array {name!r} has dtype {dtype}: object arrays are refused")
         count = int(np.prod(shape, dtype=np.int64))
@@ -248,10 +270,7 @@ def inspect_npz(source: str | IO[bytes]) -> dict[str, tuple[tuple[int, ...], str
                 if not name or name in out:
                     raise ValueError(f"empty or duplicate array name {name!r}")
                 with zf.open(info) as member:
-                    version = np.lib.format.read_magic(member)
-                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                                   else np.lib.format.read_array_header_2_0)
-                    shape, _, dtype = read_header(member)
+                    shape, _, dtype = read_npy_header(member)
                     header_len = member.tell()
                 if dtype.hasobject:
                     raise ValueError(f"array {name!r} has dtype {dtype}: object arrays are "

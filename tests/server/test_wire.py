@@ -80,3 +80,46 @@ def test_malformed_bodies_raise_value_error() -> None:
         wire.inspect_npz(io.BytesIO(buf.getvalue()))
     with pytest.raises(ValueError, match="non-empty"):
         wire.encode_arrays({"": np.ones(1)})
+
+
+def test_headers_are_read_one_thread_at_a_time(monkeypatch) -> None:
+    """numpy parses .npy headers with ast.literal_eval, which CPython 3.11 cannot run in two
+    threads at once (python/cpython#106905): every header read here holds wire's lock."""
+    import threading
+
+    real = np.lib.format.read_array_header_1_0
+    inside, overlaps = [0], []
+    guard = threading.Lock()
+
+    def watched(f, *args, **kwargs):
+        with guard:
+            inside[0] += 1
+            if inside[0] > 1:
+                overlaps.append(inside[0])
+        try:
+            threading.Event().wait(0.001)  # widen the window a race would need
+            return real(f, *args, **kwargs)
+        finally:
+            with guard:
+                inside[0] -= 1
+
+    monkeypatch.setattr(np.lib.format, "read_array_header_1_0", watched)
+    body = wire.encode_arrays({"a": np.ones((4, 11), np.float32), "b": np.zeros(3)})
+    one = wire.encode_array(np.arange(5.0))
+    errors = []
+
+    def work() -> None:
+        try:
+            for _ in range(5):
+                assert list(wire.decode_arrays(body)) == ["a", "b"]
+                assert wire.decode_array(one).shape == (5,)
+                assert wire.inspect_npz(io.BytesIO(body))["a"][0] == (4, 11)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and overlaps == []

@@ -60,10 +60,7 @@ def check_finite(path: str, chunk_bytes: int = 1 << 24) -> None:
     with zipfile.ZipFile(path) as zf:
         for info in zf.infolist():
             with zf.open(info) as member:
-                version = np.lib.format.read_magic(member)
-                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0)
-                _, _, dtype = read_header(member)
+                _, _, dtype = wire.read_npy_header(member)
                 if dtype.kind not in "fc":
                     continue
                 step = max(1, chunk_bytes // dtype.itemsize) * dtype.itemsize
