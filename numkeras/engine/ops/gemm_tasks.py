@@ -36,9 +36,11 @@ _FIELDS = 12  # dtype, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc
 MAX_TASKS = 64
 _INDEX = (1 << 16) - 1  # claim word: generation << 32 | count << 16 | next index
 
-CALLER_SPIN_CHECKS = 1 << 22
-"""Board reads (a few ms) the caller spends waiting, without the GIL, for blocks a helper has
-claimed, before it polls in short sleeps: a claimed block normally ends within a block's time."""
+CALLER_SPIN_CHECKS = 1 << 20
+"""Board reads (~0.75 ms) the caller spends waiting, without the GIL, for blocks a helper has
+claimed, before it polls in short sleeps. On an idle host the helper's block ends about when
+the caller's does; on a busy one the helper may be waiting for the very core the caller spins
+on, so the spin stays short."""
 
 
 def new_board() -> np.ndarray | None:
