@@ -20,9 +20,9 @@ def _fresh_names():
     backend.clear_session()
 
 
-def _uses_winograd(layer, channels):
+def _uses_winograd(layer, channels, dtype=np.float32):
     return winograd.applies(layer.rank, layer.kernel_size, layer.strides, layer.dilation_rate,
-                            channels, layer.filters)
+                            channels, layer.filters, dtype)
 
 
 def _pass(layer, x, upstream):
@@ -187,9 +187,10 @@ def test_the_same_bits_whichever_thread_runs_a_block(monkeypatch):
         assert a.tobytes() == b.tobytes()
 
 
-def test_without_cblas_numpy_runs_the_products(monkeypatch):
-    """numpy on another BLAS: the block's 16 products go through np.matmul instead of the
-    cblas gemm called from numba, to rounding the same numbers."""
+def test_without_cblas_im2col_runs(monkeypatch):
+    """numpy on another BLAS (no cblas gemm to call from numba), or a dtype it has no gemm for:
+    the layer runs im2col instead, to rounding the same numbers."""
+    assert not _uses_winograd(Conv2D(16, 3), 16, np.float16)
     layer = Conv2D(16, 3, padding="same", activation="relu")
     x = rand(3, 7, 6, 16, seed=15).astype(np.float32)
     y0 = build_and_call(layer, x)

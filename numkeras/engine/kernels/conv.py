@@ -129,7 +129,8 @@ def forward(layer: Conv1D | Conv2D, x: np.ndarray, training: bool,
     filters = kernel.shape[-1]
     batch, rows = xs.shape[0], geom[8] * geom[9]  # rows: output positions per sample
     way = _Winograd if winograd.applies(layer.rank, layer.kernel_size, layer.strides,
-                                        layer.dilation_rate, xs.shape[3], filters) else _Im2col
+                                        layer.dilation_rate, xs.shape[3], filters,
+                                        dtype) else _Im2col
     steps = way(layer, xs, geom, kernel, rows, training)
     bias = layer.bias.value if layer.use_bias else None
     activation = layer.activation

@@ -37,6 +37,7 @@ import numpy as np
 from numba import njit
 
 from numkeras.engine.ops.cblas import NO_TRANS, TRANS, address_for, gemm_at
+from numkeras.engine.ops.conv import _copy, _zero
 from numkeras.engine.ops.noalias import load, store
 
 MIN_CHANNELS = 16
@@ -69,11 +70,13 @@ class Tiling:
 
 
 def applies(rank: int, kernel_size: tuple[int, ...], strides: tuple[int, ...],
-            dilation_rate: tuple[int, ...], channels: int, filters: int) -> bool:
-    """Whether a convolution of this shape runs through Winograd."""
+            dilation_rate: tuple[int, ...], channels: int, filters: int, dtype: Any) -> bool:
+    """Whether a convolution of this shape runs through Winograd: it also needs numpy's
+    OpenBLAS cblas gemm for ``dtype`` (float32 or float64), which its blocks call from numba;
+    without it im2col runs."""
     return (rank == 2 and tuple(kernel_size) == (3, 3) and tuple(strides) == (1, 1)
             and tuple(dilation_rate) == (1, 1) and channels >= MIN_CHANNELS
-            and filters >= MIN_CHANNELS)
+            and filters >= MIN_CHANNELS and address_for(dtype) != 0)
 
 
 def kernel_transform(kernel: np.ndarray) -> np.ndarray:
@@ -107,18 +110,11 @@ def _pad(x, n0, n1, pt, pl, xp):
         for i in range(hp):
             dst = (s * hp + i) * line
             if i < pt or i >= pt + height:
-                for k in range(line):
-                    pf[np.uintp(dst + k)] = 0.0
+                _zero(pf, dst, line)
                 continue
-            for k in range(before):
-                pf[np.uintp(dst + k)] = 0.0
-            src = ((n0 + s) * height + i - pt) * row
-            dst += before
-            for k in range(row):
-                pf[np.uintp(dst + k)] = xf[np.uintp(src + k)]
-            dst += row
-            for k in range(after):
-                pf[np.uintp(dst + k)] = 0.0
+            _zero(pf, dst, before)
+            _copy(xf, ((n0 + s) * height + i - pt) * row, pf, dst + before, row)
+            _zero(pf, dst + before + row, after)
 
 
 @njit(cache=True, nogil=True)
@@ -404,17 +400,10 @@ def forward_block(tiling: Tiling, x: np.ndarray, n0: int, n1: int, u: np.ndarray
     """The outputs (before bias and activation) of samples ``n0 .. n1 - 1`` of a C-contiguous
     channels-last ``x`` into the rows ``(sample, y, x)`` of ``z``; ``u`` from
     :func:`kernel_transform`, ``scratch`` the arrays of :func:`block_shapes`. One numba call,
-    the 16 products included, when numpy's cblas gemm is there."""
-    xp, v, m = scratch["xp"], scratch["v"], scratch["m"]
-    args = (tiling.pad_top, tiling.pad_left, tiling.tiles_h, tiling.tiles_w)
-    gemm = address_for(x.dtype)
-    if gemm:
-        _forward_block(gemm, x, n0, n1, *args, tiling.out_h, tiling.out_w, u, xp, v, m, z)
-        return
-    _pad(x, n0, n1, *args[:2], xp)
-    _input_transform(xp, *args[2:], v)
-    np.matmul(v, u, out=m)
-    _output_transform(m, *args[2:], tiling.out_h, tiling.out_w, z)
+    the 16 products included."""
+    _forward_block(address_for(x.dtype), x, n0, n1, tiling.pad_top, tiling.pad_left,
+                   tiling.tiles_h, tiling.tiles_w, tiling.out_h, tiling.out_w, u,
+                   scratch["xp"], scratch["v"], scratch["m"], z)
 
 
 def backward_block(tiling: Tiling, x: np.ndarray, n0: int, n1: int, u_t: np.ndarray,
@@ -423,23 +412,10 @@ def backward_block(tiling: Tiling, x: np.ndarray, n0: int, n1: int, u_t: np.ndar
     """For the output gradient rows ``dz`` of samples ``n0 .. n1 - 1``: their part of the
     gradient of ``U`` into ``d_u`` ``(16, in, out)`` and, when ``dx`` is given, their samples of
     the input gradient; ``u_t`` is ``U`` with its last two axes swapped, C-contiguous."""
-    xp, v, m, dd = scratch["xp"], scratch["v"], scratch["m"], scratch["dd"]
-    zero = dz.dtype.type(0)
-    pt, pl, th, tw, oh, ow = (tiling.pad_top, tiling.pad_left, tiling.tiles_h, tiling.tiles_w,
-                              tiling.out_h, tiling.out_w)
-    gemm = address_for(x.dtype)
-    if gemm:
-        _backward_block(gemm, x, n0, n1, pt, pl, th, tw, oh, ow, u_t, dz, zero, xp, v, m, dd,
-                        d_u, x[:0] if dx is None else dx, dx is not None)
-        return
-    _pad(x, n0, n1, pt, pl, xp)
-    _input_transform(xp, th, tw, v)
-    _output_gradient_transform(dz, th, tw, oh, ow, m, zero)
-    np.matmul(v.transpose(0, 2, 1), m, out=d_u)
-    if dx is not None:
-        np.matmul(m, u_t, out=v)
-        _input_gradient_transform(v, dd)
-        _gather_input_gradient(dd, th, tw, pt, pl, n0, dx)
+    _backward_block(address_for(x.dtype), x, n0, n1, tiling.pad_top, tiling.pad_left,
+                    tiling.tiles_h, tiling.tiles_w, tiling.out_h, tiling.out_w, u_t, dz,
+                    dz.dtype.type(0), scratch["xp"], scratch["v"], scratch["m"],
+                    scratch["dd"], d_u, x[:0] if dx is None else dx, dx is not None)
 
 
 def tiling_of(geometry: tuple[int, ...], height: int, width: int) -> Tiling:
