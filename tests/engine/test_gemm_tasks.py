@@ -14,7 +14,7 @@ import pytest
 
 from numkeras.engine.ops import blas, gemm_tasks, parallel
 
-pytestmark = pytest.mark.skipif(gemm_tasks.new_board() is None,
+pytestmark = pytest.mark.skipif(not gemm_tasks.available(),
                                 reason="needs numpy's OpenBLAS cblas gemm")
 
 

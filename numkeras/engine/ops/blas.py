@@ -71,7 +71,7 @@ def _openblas_controller() -> object | None:
 
 
 _CONTROLLER = _openblas_controller()
-_GEMMS = gemm_tasks.new_board() is not None  # numpy's OpenBLAS cblas gemm: split products
+_GEMMS = gemm_tasks.available()  # numpy's OpenBLAS cblas gemm: split products as tasks
 _blas_threads = 0  # what this module last set; 0: not set yet
 
 
@@ -126,9 +126,9 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
 
 
 def matmuls(*products: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
-    """Several independent 2D products ``a @ b`` at once: their blocks go to the cores in one
-    ``run_chunks`` (one wake-up of the helpers instead of one per product), each product's
-    numbers those of :func:`matmul`. Returns the products in order."""
+    """Several independent 2D products ``a @ b`` at once: their blocks go to the cores as one
+    batch (one post for the helpers instead of one per product), each product's numbers those
+    of :func:`matmul`. Returns the products in order."""
     _one_blas_thread()
     if sum(2 * a.size * b.shape[1] for a, b in products) < SPLIT_MIN_FLOPS:
         # Small products: waking the helpers would cost more than they do.

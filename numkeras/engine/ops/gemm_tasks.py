@@ -43,12 +43,18 @@ the caller's does; on a busy one the helper may be waiting for the very core the
 on, so the spin stays short."""
 
 
+def available() -> bool:
+    """Whether numpy's OpenBLAS cblas gemm functions are there (else, numpy built on another
+    BLAS, products go through ``run_chunks``)."""
+    return bool(address_for(np.float32) and address_for(np.float64))
+
+
 def new_board() -> np.ndarray | None:
-    """An empty board, holding the addresses of numpy's OpenBLAS cblas gemm functions; ``None``
-    without them (numpy built on another BLAS: products then go through ``run_chunks``)."""
-    f32, f64 = address_for(np.float32), address_for(np.float64)
-    if not f32 or not f64:
+    """An empty board holding the addresses of the cblas gemm functions; ``None`` without
+    them."""
+    if not available():
         return None
+    f32, f64 = address_for(np.float32), address_for(np.float64)
     board = np.zeros(_HEADER + MAX_TASKS * _FIELDS, dtype=np.int64)
     board[SGEMM], board[DGEMM] = f32, f64
     return board
@@ -207,8 +213,7 @@ def run_here(template: np.ndarray, fields: np.ndarray) -> None:
     """Runs every task on the calling thread (nobody else to help, or nested), on a copy of
     the board ``template``."""
     board = template.copy()
-    board[_HEADER:_HEADER + fields.size] = fields.reshape(-1)
-    publish(board, 1, KIND_TASKS, len(fields))
+    post(board, 1, fields)
     work(board, 1)
 
 
