@@ -35,11 +35,13 @@ NPY_MEDIA_TYPE = "application/x-npy"
 NPZ_MEDIA_TYPE = "application/x-npz"
 
 _HEADERS = threading.Lock()
-"""Held while numpy reads ``.npy`` headers here: it parses them with ``ast.literal_eval``,
-and CPython 3.11's AST construction keeps its recursion depth per interpreter, not per thread
-(python/cpython#106905): two threads decoding at once (the server's upload threadpool, a
-client used from several threads) failed now and then with ``SystemError: AST constructor
-recursion depth mismatch`` (seen once in tests/reliability/test_load.py)."""
+"""Held while numpy reads ``.npy`` headers here (in ``decode_array(s)`` for the whole
+``np.load``, which reads each header with its array). numpy parses headers with
+``ast.literal_eval``, and CPython 3.11's AST construction keeps its recursion depth per
+interpreter, not per thread (python/cpython#106905): two threads decoding at once (the
+server's upload threadpool, a client used from several threads) failed now and then with
+``SystemError: AST constructor recursion depth mismatch`` (seen once in
+tests/reliability/test_load.py)."""
 
 
 def _checked(array: Any, name: str) -> np.ndarray:
