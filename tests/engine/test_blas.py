@@ -89,6 +89,24 @@ def test_products_from_the_threshold_up_are_split(monkeypatch):
     assert calls == [blas.BLOCKS_PER_PRODUCT]  # below the threshold: not split
 
 
+@pytest.mark.parametrize("m,k,n,transposed,cut", [
+    (128, 784, 512, False, "columns"),  # the mlp's forward: b is the larger operand
+    (128, 256, 512, True, "columns"),   # an input gradient, b = W.T
+    (784, 128, 512, True, "rows"),      # a weight gradient: a = x.T is the larger
+    (128, 1600, 128, False, "rows"),    # equal sizes: rows
+    (16, 4000, 300, False, "columns"),  # too few rows for two blocks
+    (64, 2000, 100, False, "rows")])    # b larger, but too narrow for two 64-wide blocks
+def test_split_cuts_the_larger_operand(m, k, n, transposed, cut):
+    a = np.zeros((k, m), dtype=np.float32).T if transposed else np.zeros((m, k), np.float32)
+    b = np.zeros((k, n), dtype=np.float32)
+    blocks = blas._blocks(a, b, np.empty((m, n), dtype=np.float32))
+    assert len(blocks) == blas.BLOCKS_PER_PRODUCT
+    kept = "b" if cut == "rows" else "a"
+    assert all((blk_b if kept == "b" else blk_a) is (b if kept == "b" else a)
+               for blk_a, blk_b, _ in blocks)
+    assert sum(blk[2].size for blk in blocks) == m * n
+
+
 @pytest.mark.skipif(blas._CONTROLLER is None, reason="needs numpy's OpenBLAS")
 def test_openblas_runs_on_one_thread():
     a = np.ones((64, 64), dtype=np.float32)
