@@ -38,15 +38,16 @@ def test_blocks_give_np_matmul_s_bits(dtype):
     blocks, expected = [], []
     for a, b in _operands(dtype):
         expected.append(np.matmul(a, b))
-        blocks.append((a, b, np.full(expected[-1].shape, np.nan, dtype=dtype)))
+        blocks.append(gemm_tasks.whole(a, b, np.full(expected[-1].shape, np.nan, dtype=dtype)))
     wide = np.full((40, 50), np.nan, dtype=dtype)  # a column block of a wider output
     a, b = _operands(dtype)[0]
-    blocks.append((a, b, wide[:, 10:30]))
+    blocks.append(gemm_tasks.whole(a, b, wide[:, 10:30]))
     expected.append(np.matmul(a, b))
     fields = gemm_tasks.describe(blocks)
     assert fields is not None and len(fields) == len(blocks)
     gemm_tasks.run_here(parallel._template(), fields)
-    for (_, _, out), want in zip(blocks, expected, strict=True):
+    for block, want in zip(blocks, expected, strict=True):
+        out = block[2]
         if min(out.shape) > 1:
             np.testing.assert_array_equal(out, want)
         else:  # numpy takes a vector routine there, cblas gemm its own order: to rounding
@@ -64,12 +65,49 @@ def test_blocks_give_np_matmul_s_bits(dtype):
     (np.ones((4, 0)), np.ones((0, 4)), np.empty((4, 4))),  # empty inner dimension
 ])
 def test_what_cblas_cannot_do_in_place_is_left_to_numpy(block):
-    assert gemm_tasks.describe([block]) is None
+    assert gemm_tasks.describe([gemm_tasks.whole(*block)]) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_blocks_of_a_product_are_offsets_into_its_arrays(dtype, transposed):
+    """Row and column blocks of one product (addresses taken once, the blocks' as offsets):
+    each block writes exactly its part of the output, with np.matmul's bits for it."""
+    big = _rand(70, 90, dtype=dtype, seed=14)
+    a = big[5:65, 3:43].T.copy().T if transposed else big[5:65, 3:43]  # strided rows
+    b = _rand(50, 40, dtype=dtype, seed=15).T  # (40, 50), transposed
+    out = np.full((60, 50), np.nan, dtype=dtype)
+    blocks = [(a, b, out, 0, 16, 0, 50), (a, b, out, 16, 60, 0, 20),
+              (a, b, out, 16, 60, 20, 50)]
+    gemm_tasks.run_here(parallel._template(), gemm_tasks.describe(blocks))
+    for block in blocks:
+        block_a, block_b, block_out = gemm_tasks.views(block)
+        np.testing.assert_array_equal(block_out, np.matmul(block_a, block_b))
+    assert not np.isnan(out).any()
+
+
+@pytest.mark.parametrize("rows,cols", [((0, 0), (0, 4)), ((2, 5), (0, 4)), ((0, 4), (3, 5)),
+                                       ((-1, 2), (0, 4))])
+def test_blocks_outside_their_product_are_refused(rows, cols):
+    a = np.ones((4, 3), dtype=np.float32)
+    b = np.ones((3, 4), dtype=np.float32)
+    out = np.empty((4, 4), dtype=np.float32)
+    assert gemm_tasks.describe([(a, b, out, *rows, *cols)]) is None
+    assert gemm_tasks.describe([(a, b, out, 0, 4, 0, 4)]) is not None
+
+
+def test_mismatched_shapes_are_refused():
+    a = np.ones((4, 3), dtype=np.float32)
+    assert gemm_tasks.describe([gemm_tasks.whole(a, np.ones((2, 4), np.float32),
+                                                 np.empty((4, 4), np.float32))]) is None
+    assert gemm_tasks.describe([(a, np.ones((3, 4), np.float32), np.empty((4, 5), np.float32),
+                                 0, 4, 0, 4)]) is None
 
 
 def test_too_many_blocks_are_left_to_numpy():
     a = np.ones((2, 2), dtype=np.float32)
-    blocks = [(a, a, np.empty((2, 2), dtype=np.float32))] * (gemm_tasks.MAX_TASKS + 1)
+    blocks = [gemm_tasks.whole(a, a, np.empty((2, 2), dtype=np.float32))] * \
+        (gemm_tasks.MAX_TASKS + 1)
     assert gemm_tasks.describe(blocks) is None
     assert gemm_tasks.describe(blocks[:-1]) is not None
     assert gemm_tasks.describe([]) is None

@@ -82,8 +82,8 @@ def _one_blas_thread() -> None:
         _blas_threads = 1
 
 
-def _blocks(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> list[tuple]:
-    """``(a_block, b_block, out_block)`` triples whose products make up ``a @ b``: one, or
+def _blocks(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> list[gemm_tasks.Block]:
+    """Blocks (``gemm_tasks.Block``: the arrays, rows, columns) that make up ``a @ b``: one, or
     ``BLOCKS_PER_PRODUCT`` blocks for a large 2D product, cutting the larger operand.
 
     Each block's gemm packs its whole share of ``a`` and of ``b``: row blocks both pack all of
@@ -97,22 +97,27 @@ def _blocks(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> list[tuple]:
         by_columns = b.size > a.size and n >= BLOCKS_PER_PRODUCT * 64
         if m >= BLOCKS_PER_PRODUCT * _ALIGN and not by_columns:
             edges = split(m, BLOCKS_PER_PRODUCT, _ALIGN)
-            return [(a[i:j], b, out[i:j]) for i, j in zip(edges[:-1], edges[1:], strict=True)]
+            return [(a, b, out, i, j, 0, n) for i, j in zip(edges[:-1], edges[1:], strict=True)]
         # Column blocks narrower than 64 lost (``(9, 86528) @ (86528, 32)``: 0.85x).
         edges = split(n, BLOCKS_PER_PRODUCT, 64)
-        return [(a, b[:, i:j], out[:, i:j]) for i, j in zip(edges[:-1], edges[1:], strict=True)]
-    return [(a, b, out)]
+        return [(a, b, out, 0, m, i, j) for i, j in zip(edges[:-1], edges[1:], strict=True)]
+    return [gemm_tasks.whole(a, b, out)]
 
 
 def _run(blocks: list[tuple]) -> None:
     if len(blocks) == 1:
-        np.matmul(*blocks[0][:2], out=blocks[0][2])
+        a, b, out = gemm_tasks.views(blocks[0])
+        np.matmul(a, b, out=out)
         return
     fields = gemm_tasks.describe(blocks) if _GEMMS else None
     if fields is not None:  # the usual case: blocks for cblas, run without the GIL
         run_tasks(fields)
     else:
-        run_chunks(lambda i: np.matmul(*blocks[i][:2], out=blocks[i][2]), len(blocks))
+        def chunk(i: int) -> None:
+            a, b, out = gemm_tasks.views(blocks[i])
+            np.matmul(a, b, out=out)
+
+        run_chunks(chunk, len(blocks))
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
