@@ -179,3 +179,29 @@ def test_the_same_bits_with_one_two_or_three_threads():
         return proc.stdout.strip()
 
     assert run(1) == run(2) == run(3)
+
+
+def test_call_tasks_run_a_cfunc_per_argument_row():
+    """Compiled call tasks: the cfunc at an address, once per argument row, on the caller and
+    the helpers; malformed arguments are refused."""
+    from numba import carray, cfunc, types
+
+    from numkeras.engine.ops.pointers import array_at
+
+    @cfunc(types.void(types.CPointer(types.int64)))
+    def add_row_index(row):
+        args = carray(row, 3)
+        x = array_at(args[0], args[1], np.float64)
+        for i in range(x.size):
+            x[i] += args[2]
+
+    x = np.zeros(1000)
+    arguments = np.array([[x.ctypes.data + 8 * 100 * i, 100, i + 1] for i in range(10)],
+                         dtype=np.int64)
+    for _ in range(20):
+        parallel.run_tasks(gemm_tasks.calls(add_row_index.address, arguments))
+    np.testing.assert_array_equal(x, np.repeat(np.arange(1, 11) * 20.0, 100))
+    with pytest.raises(ValueError, match="int64"):
+        gemm_tasks.calls(add_row_index.address, arguments.astype(np.int32))
+    with pytest.raises(ValueError, match="2-D"):
+        gemm_tasks.calls(add_row_index.address, arguments[0])

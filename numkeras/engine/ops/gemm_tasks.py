@@ -28,6 +28,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from numkeras.engine.ops.cblas import NO_TRANS, TRANS, address_for, gemm_at
+from numkeras.engine.ops.pointers import call_at
 
 GEN, KIND, CLAIM, DONE, SGEMM, DGEMM = range(6)  # board slots
 KIND_TASKS, KIND_PYTHON = 1, 2
@@ -119,8 +120,10 @@ def _run_task(board, i):  # pragma: no cover - compiled
         board[at + 10], board[at + 11]
     if board[at] == 0:
         gemm_at(board[SGEMM], False, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
-    else:
+    elif board[at] == 1:
         gemm_at(board[DGEMM], True, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
+    else:  # CALL: the function's address and its argument row's
+        call_at(ta, tb)
 
 
 @njit(cache=True, nogil=True)
@@ -245,6 +248,25 @@ def describe(blocks: list[Block]) -> np.ndarray | None:
                 not _describe_block(fields, row, 0 if kind == "f" else 1, a, b, out, r0, r1,
                                     c0, c1):
             return None
+    return fields
+
+
+CALL = 2
+"""Field 0 of a compiled call task (0 and 1 are float32 and float64 gemm blocks)."""
+
+
+def calls(function: int, arguments: np.ndarray) -> np.ndarray:
+    """Task fields calling the ``void (int64 *)`` function at address ``function`` (a numba
+    ``cfunc``) once per row of the C-contiguous int64 array ``arguments``, with that row's
+    address. The caller keeps ``arguments``, and whatever they point to, alive until the tasks
+    are done."""
+    if arguments.dtype != np.int64 or arguments.ndim != 2 or not arguments.flags.c_contiguous:
+        raise ValueError("Call arguments must be a C-contiguous 2-D int64 array; received "
+                         f"{arguments.dtype} of shape {arguments.shape}.")
+    fields = np.zeros((len(arguments), _FIELDS), dtype=np.int64)
+    fields[:, 0] = CALL
+    fields[:, 1] = function
+    fields[:, 2] = arguments.ctypes.data + np.arange(len(arguments)) * arguments.strides[0]
     return fields
 
 

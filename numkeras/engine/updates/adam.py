@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import carray, cfunc, njit, types
 
+from numkeras.engine.ops.pointers import array_at
 from numkeras.optimizers import Adam
 
 _NONE = np.empty(0, dtype=np.float32)
@@ -47,3 +48,18 @@ def coefficients(optimizer: Adam, lr: np.float32, step: int) -> tuple:
 
 def update(var: np.ndarray, grad: np.ndarray, slots: dict[str, np.ndarray], coeffs: tuple) -> None:
     adam_kernel(var, grad, slots["m"], slots["v"], slots.get("vhat", _NONE), *coeffs)
+
+
+TASK_SLOTS = ("m", "v", "vhat")
+
+
+@cfunc(types.void(types.CPointer(types.int64)), cache=True)
+def task(row):  # pragma: no cover - compiled
+    """:func:`adam_kernel` on the block an argument row of ``updates`` describes."""
+    args = carray(row, 8)
+    n = args[0]
+    c = array_at(args[3], 5, np.float32)
+    adam_kernel(array_at(args[1], n, np.float32), array_at(args[2], n, np.float32),
+                array_at(args[4], n, np.float32), array_at(args[5], n, np.float32),
+                array_at(args[6], n if args[6] else 0, np.float32), c[0], c[1], c[2], c[3],
+                c[4] != 0)

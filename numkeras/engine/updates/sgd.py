@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import carray, cfunc, njit, types
 
+from numkeras.engine.ops.pointers import array_at
 from numkeras.optimizers import SGD
 
 
@@ -26,3 +27,16 @@ def coefficients(optimizer: SGD, lr: np.float32, step: int) -> tuple:
 
 def update(var: np.ndarray, grad: np.ndarray, slots: dict[str, np.ndarray], coeffs: tuple) -> None:
     sgd_kernel(var, grad, slots["m"], *coeffs)
+
+
+TASK_SLOTS = ("m",)
+
+
+@cfunc(types.void(types.CPointer(types.int64)), cache=True)
+def task(row):  # pragma: no cover - compiled
+    """:func:`sgd_kernel` on the block an argument row of ``updates`` describes."""
+    args = carray(row, 8)
+    n = args[0]
+    c = array_at(args[3], 3, np.float32)
+    sgd_kernel(array_at(args[1], n, np.float32), array_at(args[2], n, np.float32),
+               array_at(args[4], n, np.float32), c[0], c[1], c[2] != 0)
