@@ -16,6 +16,7 @@ from numkeras.engine import data_adapter as da
 from numkeras.engine.compile_utils import CompiledLoss, CompiledMetrics, map_to_outputs
 from numkeras.engine.graph_runner import GraphRunner, PreActivationGrad
 from numkeras.engine.ops import activations as act_ops
+from numkeras.engine.ops import crossentropy
 from numkeras.engine.updates import apply_gradients
 from numkeras.graph.functional import Functional
 from numkeras.graph.keras_tensor import KerasTensor
@@ -233,7 +234,9 @@ class Model(GeneratorMethods, Functional):
                 loss_obj, y_pred = logit_loss, backward.preactivation.reshape(y_pred.shape)
             else:
                 backward = None
-            values = loss_obj.call(y_true, y_pred)
+            fused = crossentropy.values_and_gradient(loss_obj, y_true, y_pred) \
+                if with_grads and sw is None and mask is None else None
+            values = loss_obj.call(y_true, y_pred) if fused is None else fused[0]
             w = _broadcast_weights(sw, mask, values.shape)
             denom = values.size if getattr(loss_obj, "reduction", "auto") != "sum" else 1
             if w is None:
@@ -244,6 +247,11 @@ class Model(GeneratorMethods, Functional):
             total += weight * value
             if not with_grads:
                 d_outs.append(None)
+                continue
+            if fused is not None:  # w is None: the upstream gradient is one number
+                grad = fused[1]
+                grad *= np.float32(weight / max(denom, 1))
+                d_outs.append(grad if backward is None else PreActivationGrad(grad))
                 continue
             if w is None:
                 upstream = np.full(values.shape, weight / max(denom, 1), dtype=np.float32)

@@ -454,6 +454,7 @@ def test_crossentropy_on_softmax_output_uses_logits_like_tf_keras(separate_activ
 def test_evaluation_computes_no_loss_gradient(monkeypatch):
     """evaluate / test_on_batch need the loss values only; fit needs the gradient too."""
     from numkeras import losses
+    from numkeras.engine.ops import crossentropy
 
     a = Input(shape=(3,))
     model = Model(a, Dense(2, activation="softmax")(Dense(4)(a)))
@@ -467,6 +468,7 @@ def test_evaluation_computes_no_loss_gradient(monkeypatch):
         raise AssertionError("a loss gradient was computed")
 
     monkeypatch.setattr(losses.LossFunctionWrapper, "gradient", no_gradient)
+    monkeypatch.setattr(crossentropy, "values_and_gradient", no_gradient)  # the fused path
     assert model.evaluate(x, y, verbose=0) == expected
     assert model.test_on_batch(x, y) == pytest.approx(expected, rel=1e-6)
     with pytest.raises(AssertionError, match="gradient was computed"):
