@@ -261,6 +261,33 @@ def _column_sums(a, out):
         out[j] = acc[j]
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _softmax_rows(x, out, log):  # pragma: no cover - compiled
+    """Softmax (or log-softmax) of each row, ``exp(x - max) / sum``, the sums in float64. One
+    pass per row instead of numpy's five array operations, each a reduction along a short
+    axis (the mlp benchmark's (128, 10) output: 22 -> ~3 us)."""
+    dtype = x.dtype.type
+    for r in range(x.shape[0]):
+        top = x[r, 0]
+        for j in range(1, x.shape[1]):
+            top = max(top, x[r, j])
+        total = 0.0
+        if log:  # out may be x: read every x before writing
+            for j in range(x.shape[1]):
+                total += np.exp(x[r, j] - top)
+            log_total = dtype(np.log(total))
+            for j in range(x.shape[1]):
+                out[r, j] = (x[r, j] - top) - log_total
+        else:
+            for j in range(x.shape[1]):
+                e = np.exp(x[r, j] - top)
+                out[r, j] = e
+                total += e
+            norm = dtype(total)
+            for j in range(x.shape[1]):
+                out[r, j] /= norm
+
+
 @njit(cache=True, nogil=True)
 def _softmax_backward_rows(y, dy, dx):
     for r in range(y.shape[0]):
@@ -306,13 +333,7 @@ def _apply(code: int, x: np.ndarray, out: np.ndarray) -> None:
         np.tanh(out, out=out)
         out *= x
     elif code in (SOFTMAX, LOG_SOFTMAX):
-        rows, out_rows = _rows(x), _rows(out)
-        np.subtract(rows, rows.max(axis=-1, keepdims=True), out=out_rows)
-        if code == SOFTMAX:
-            np.exp(out_rows, out=out_rows)
-            out_rows /= out_rows.sum(axis=-1, keepdims=True)
-        else:
-            out_rows -= np.log(np.exp(out_rows).sum(axis=-1, keepdims=True))
+        _softmax_rows(_rows(x), _rows(out), code == LOG_SOFTMAX)
 
 
 def _sigmoid_np(x: np.ndarray, out: np.ndarray) -> None:
