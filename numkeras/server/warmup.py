@@ -1,8 +1,9 @@
 """Compiles the engine's most used numba kernels into numba's cache (``NUMBA_CACHE_DIR``), so
 that the first job of a new server does not pay for it: ``python -m numkeras.server.warmup``.
 
-The Docker image runs it at build time. It trains tiny models with every built-in optimizer, and
-a small CNN and LSTM (their kernels take seconds to compile).
+The Docker image runs it at build time. It trains tiny models with every built-in optimizer, an
+mlp whose products are split over the cores, and a small CNN and LSTM (their kernels take
+seconds to compile).
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ def warm_up() -> float:
         model.fit(x, labels, batch_size=16, epochs=1, validation_split=0.25, verbose=0)
         model.evaluate(x, labels, verbose=0)
         model.predict(x, verbose=0)
+    # Products large enough to be split over the cores (their task descriptions compile per
+    # operand layout), Adam's blocks as call tasks, the fused softmax crossentropy.
+    wide = rng.normal(size=(64, 512)).astype(np.float32)
+    a = keras.Input(shape=(512,))
+    h = keras.layers.Dense(256, activation="relu")(keras.layers.Dense(512, activation="relu")(a))
+    model = keras.Model(inputs=a, outputs=keras.layers.Dense(3, activation="softmax")(h))
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    model.fit(wide, np.eye(3, dtype=np.float32)[labels[:16].repeat(4)], batch_size=64, verbose=0)
     a = keras.Input(shape=(4,))
     b = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Dense(4, activation="tanh")(a))
     model = keras.Model(inputs=a, outputs=b)
