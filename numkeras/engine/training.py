@@ -234,8 +234,8 @@ class Model(GeneratorMethods, Functional):
                 loss_obj, y_pred = logit_loss, backward.preactivation.reshape(y_pred.shape)
             else:
                 backward = None
-            fused = crossentropy.values_and_gradient(loss_obj, y_true, y_pred) \
-                if with_grads and sw is None and mask is None else None
+            fused = crossentropy.values_and_gradient(loss_obj, y_true, y_pred, with_grads) \
+                if sw is None and mask is None else None
             values = loss_obj.call(y_true, y_pred) if fused is None else fused[0]
             w = _broadcast_weights(sw, mask, values.shape)
             denom = values.size if getattr(loss_obj, "reduction", "auto") != "sum" else 1

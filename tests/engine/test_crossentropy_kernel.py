@@ -46,6 +46,9 @@ def test_values_and_gradient_match_the_numpy_loss(shape, soft, scale):
         scale_of = np.abs(want_grad).max()
         np.testing.assert_allclose(values, want_values, rtol=rtol, atol=rtol)
         np.testing.assert_allclose(grad, want_grad, rtol=rtol, atol=rtol * scale_of)
+    only, none = crossentropy.values_and_gradient(loss, labels, logits, with_gradient=False)
+    assert none is None
+    np.testing.assert_array_equal(only, values)
 
 
 def test_gradient_matches_finite_differences():
@@ -57,7 +60,7 @@ def test_gradient_matches_finite_differences():
 
     def run(z):
         values, grad = np.empty(4), np.empty_like(z)
-        crossentropy._categorical(labels, z, values, grad)
+        crossentropy._categorical(labels, z, values, grad, True)
         return values, grad
 
     _, grad = run(logits)

@@ -21,7 +21,9 @@ from numkeras import losses
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _categorical(y_true, logits, values, grad):  # pragma: no cover - compiled
+def _categorical(y_true, logits, values, grad, with_gradient):  # pragma: no cover - compiled
+    """Per row: ``values[r]``; ``grad[r]`` holds log-softmax, then (``with_gradient``) the
+    gradient for an upstream gradient of one."""
     dtype = logits.dtype.type
     for r in range(logits.shape[0]):
         top = logits[r, 0]
@@ -39,14 +41,16 @@ def _categorical(y_true, logits, values, grad):  # pragma: no cover - compiled
             loss += y_true[r, j] * log_p
             mass += y_true[r, j]
         values[r] = -loss
-        mass_ = dtype(mass)
-        for j in range(logits.shape[1]):
-            grad[r, j] = mass_ * np.exp(grad[r, j]) - y_true[r, j]
+        if with_gradient:
+            mass_ = dtype(mass)
+            for j in range(logits.shape[1]):
+                grad[r, j] = mass_ * np.exp(grad[r, j]) - y_true[r, j]
 
 
-def values_and_gradient(loss: Any, y_true: Any, y_pred: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(values, gradient)`` of ``loss`` at ``y_pred`` for an upstream gradient of ones, or
+def values_and_gradient(loss: Any, y_true: Any, y_pred: np.ndarray,
+                        with_gradient: bool = True) -> tuple[np.ndarray, Any] | None:
+    """``(values, gradient)`` of ``loss`` at ``y_pred`` for an upstream gradient of ones
+    (``(values, None)`` without ``with_gradient``: evaluation needs the values only), or
     ``None`` when ``loss`` is not one this kernel does: ``categorical_crossentropy`` from
     logits over the last axis, two classes or more, without label smoothing, float32
     predictions (the gradients the training step passes on are float32), labels of their
@@ -66,5 +70,6 @@ def values_and_gradient(loss: Any, y_true: Any, y_pred: np.ndarray
     labels = np.ascontiguousarray(y_true, dtype=y_pred.dtype).reshape(logits.shape)
     values = np.empty(logits.shape[0], dtype=y_pred.dtype)
     grad = np.empty_like(logits)
-    _categorical(labels, logits, values, grad)
-    return values.reshape(y_pred.shape[:-1]), grad.reshape(y_pred.shape)
+    _categorical(labels, logits, values, grad, with_gradient)
+    return values.reshape(y_pred.shape[:-1]), \
+        grad.reshape(y_pred.shape) if with_gradient else None
