@@ -54,10 +54,14 @@ def _env_threads() -> int:
 NUM_THREADS = _env_threads()
 """Threads that run chunks, the calling thread included."""
 
-HELPER_SPIN_CHECKS = 1 << 18
-"""Reads of the task board (without the GIL; ~0.1-0.3 ms) an idle helper makes before it sleeps:
-in a training step products follow each other closely, and waking a sleeping thread took
-~58 us on the 2-core development host (a VM)."""
+HELPER_SPIN_CHECKS = 1 << 20
+"""Reads of the task board (without the GIL; ~0.6 ms on the development host) an idle helper
+makes before it sleeps. In a training step products follow each other closely, and a helper
+that has gone to sleep costs twice: it takes the GIL on its way to sleep, and waking it took
+~58 us on the 2-core development host (a VM). The mlp benchmark's longest gap without a
+product (the small output layer, the loss and its gradient) is ~0.25-0.3 ms: ``train_on_batch``
+medians, processes alternating, 2.51-2.63 ms with 2**18 reads (~0.15 ms), 2.37-2.50 with 2**19,
+2.26-2.60 with 2**20. The price is a core kept busy for up to this long after the last task."""
 
 
 class _Job:
