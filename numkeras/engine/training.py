@@ -16,7 +16,7 @@ from numkeras.engine import data_adapter as da
 from numkeras.engine.compile_utils import CompiledLoss, CompiledMetrics, map_to_outputs
 from numkeras.engine.graph_runner import GraphRunner, PreActivationGrad
 from numkeras.engine.ops import activations as act_ops
-from numkeras.engine.ops import crossentropy
+from numkeras.engine.ops import loss_kernels
 from numkeras.engine.updates import apply_gradients
 from numkeras.graph.functional import Functional
 from numkeras.graph.keras_tensor import KerasTensor
@@ -234,8 +234,13 @@ class Model(GeneratorMethods, Functional):
                 loss_obj, y_pred = logit_loss, backward.preactivation.reshape(y_pred.shape)
             else:
                 backward = None
-            fused = crossentropy.values_and_gradient(loss_obj, y_true, y_pred, with_grads) \
-                if sw is None and mask is None else None
+            fused = None
+            if sw is None and mask is None:  # one upstream gradient for every value
+                count = y_pred.size // y_pred.shape[-1] if y_pred.ndim and y_pred.shape[-1] else 1
+                scale = weight / max(count if getattr(loss_obj, "reduction", "auto") != "sum"
+                                     else 1, 1)
+                fused = loss_kernels.values_and_gradient(loss_obj, y_true, y_pred, scale,
+                                                         with_grads)
             values = loss_obj.call(y_true, y_pred) if fused is None else fused[0]
             w = _broadcast_weights(sw, mask, values.shape)
             denom = values.size if getattr(loss_obj, "reduction", "auto") != "sum" else 1
@@ -248,10 +253,8 @@ class Model(GeneratorMethods, Functional):
             if not with_grads:
                 d_outs.append(None)
                 continue
-            if fused is not None:  # w is None: the upstream gradient is one number
-                grad = fused[1]
-                grad *= np.float32(weight / max(denom, 1))
-                d_outs.append(grad if backward is None else PreActivationGrad(grad))
+            if fused is not None:
+                d_outs.append(fused[1] if backward is None else PreActivationGrad(fused[1]))
                 continue
             if w is None:
                 upstream = np.full(values.shape, weight / max(denom, 1), dtype=np.float32)

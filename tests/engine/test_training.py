@@ -454,7 +454,7 @@ def test_crossentropy_on_softmax_output_uses_logits_like_tf_keras(separate_activ
 def test_evaluation_computes_no_loss_gradient(monkeypatch):
     """evaluate / test_on_batch need the loss values only; fit needs the gradient too."""
     from numkeras import losses
-    from numkeras.engine.ops import crossentropy
+    from numkeras.engine.ops import loss_kernels
 
     a = Input(shape=(3,))
     model = Model(a, Dense(2, activation="softmax")(Dense(4)(a)))
@@ -468,14 +468,14 @@ def test_evaluation_computes_no_loss_gradient(monkeypatch):
         raise AssertionError("a loss gradient was computed")
 
     monkeypatch.setattr(losses.LossFunctionWrapper, "gradient", no_gradient)
-    real_fused = crossentropy.values_and_gradient
+    real_fused = loss_kernels.values_and_gradient
 
-    def fused_values_only(loss, y_true, y_pred, with_gradient=True):
+    def fused_values_only(loss, y_true, y_pred, scale=1.0, with_gradient=True):
         if with_gradient:
             raise AssertionError("a loss gradient was computed")
-        return real_fused(loss, y_true, y_pred, with_gradient)
+        return real_fused(loss, y_true, y_pred, scale, with_gradient)
 
-    monkeypatch.setattr(crossentropy, "values_and_gradient", fused_values_only)
+    monkeypatch.setattr(loss_kernels, "values_and_gradient", fused_values_only)
     assert model.evaluate(x, y, verbose=0) == expected
     assert model.test_on_batch(x, y) == pytest.approx(expected, rel=1e-6)
     with pytest.raises(AssertionError, match="gradient was computed"):
