@@ -30,9 +30,9 @@ def _fresh_names():
 @pytest.fixture(params=["cblas", "loops"])
 def product(request, monkeypatch):
     """Runs the test with OpenBLAS's gemm, then with the numba loops a numpy without the cblas
-    symbol gets (``gemm_for`` answering ``None``, as it then does)."""
+    symbol gets (``address_for`` answering 0, as it then does)."""
     if request.param == "loops":
-        monkeypatch.setattr(lstm_sequence, "gemm_for", lambda dtype: None)
+        monkeypatch.setattr(lstm_sequence, "address_for", lambda dtype: 0)
     elif cblas.gemm_for(np.float32) is None:
         pytest.skip("numpy's BLAS has no scipy_cblas_sgemm64_")
     return request.param
@@ -88,7 +88,7 @@ def test_tanh32_special_values_and_saturation():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gemm_acc_adds_the_product_into_row_views(dtype, product):
-    gemm = lstm_sequence.gemm_for(dtype)
+    gemm = lstm_sequence.address_for(dtype)
     rng = np.random.default_rng(0)
     a = rng.standard_normal((3, 40, 24)).astype(dtype)
     b = rng.standard_normal((24, 72)).astype(dtype)
@@ -105,7 +105,7 @@ def test_gemm_acc_adds_the_product_into_row_views(dtype, product):
 
 def test_gemm_acc_takes_arrays_with_strided_rows(product):
     """Arrays whose rows are not contiguous (here a transposed view) go to the loops."""
-    gemm = lstm_sequence.gemm_for(np.float32)
+    gemm = lstm_sequence.address_for(np.float32)
     rng = np.random.default_rng(1)
     a = rng.standard_normal((9, 30)).astype(np.float32)
     b = rng.standard_normal((17, 30)).astype(np.float32).T
@@ -180,7 +180,7 @@ def test_both_products_agree_on_a_training_step(monkeypatch):
         return [y, *backward(upstream)[1]]
 
     with_blas = step()
-    monkeypatch.setattr(lstm_sequence, "gemm_for", lambda dtype: None)
+    monkeypatch.setattr(lstm_sequence, "address_for", lambda dtype: 0)
     for a, b in zip(with_blas, step(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
@@ -216,7 +216,7 @@ def _kernels(dtype, ranges, gemm, batch=48, units=32, steps=9):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_row_ranges_give_the_bits_of_the_whole_batch(dtype, product):
     """Each row's arithmetic is the same wherever the batch is cut."""
-    gemm = lstm_sequence.gemm_for(dtype)
+    gemm = lstm_sequence.address_for(dtype)
     edges = lstm_sequence.row_edges(48)
     whole = _kernels(dtype, [(0, 48)], gemm)
     for ranges in ([(0, 16), (16, 48)], [(0, 7), (7, 30), (30, 48)],
@@ -281,7 +281,7 @@ def test_training_does_not_depend_on_numkeras_num_threads():
 
 def test_gemm_acc_takes_arrays_with_reversed_rows(product):
     """A negative row stride (a reversed view) is not a cblas leading dimension: the loops."""
-    gemm = lstm_sequence.gemm_for(np.float32)
+    gemm = lstm_sequence.address_for(np.float32)
     rng = np.random.default_rng(2)
     a = rng.standard_normal((12, 20)).astype(np.float32)[::-1]
     b = rng.standard_normal((20, 33)).astype(np.float32)[::-1]

@@ -32,7 +32,7 @@ import math
 import numpy as np
 from numba import njit
 
-from numkeras.engine.ops.cblas import gemm_acc, gemm_for
+from numkeras.engine.ops.cblas import address_for, gemm_acc
 from numkeras.engine.ops.parallel import run_chunks, split
 
 ROW_BLOCKS = 2
@@ -207,7 +207,7 @@ def forward(xw: np.ndarray, bias: np.ndarray | None, recurrent: np.ndarray, hs: 
     """Runs :func:`lstm_forward` over the whole batch, its row ranges spread over the cores.
     ``xw`` is the input projection without the bias; ``hs[0]``, ``cs[0]`` and ``os_[0]`` must
     hold the initial values."""
-    gemm = gemm_for(xw.dtype)
+    gemm = address_for(xw.dtype)
     exact = xw.dtype != np.float32
     edges = row_edges(xw.shape[1])
     b = np.empty(0, dtype=xw.dtype) if bias is None else np.ascontiguousarray(bias, xw.dtype)
@@ -222,7 +222,7 @@ def backward(m: np.ndarray, saved: np.ndarray, tcs: np.ndarray, cs: np.ndarray,
              da: np.ndarray, recurrent_t: np.ndarray, ca_sigmoid: bool, cr_sigmoid: bool,
              zero_out: bool) -> None:
     """Runs :func:`lstm_backward` over the whole batch, its row ranges spread over the cores."""
-    gemm = gemm_for(da.dtype)
+    gemm = address_for(da.dtype)
     seq = np.empty((0, 0, 0), dtype=da.dtype) if d_seq is None else d_seq
     edges = row_edges(da.shape[1])
     run_chunks(lambda i: lstm_backward(gemm, edges[i], edges[i + 1], m, saved, tcs, cs, seq,

@@ -6,12 +6,13 @@ OpenBLAS's speed (measured on the 2-core AVX-512 development host, float32, per 
 ``(32, 64) @ (64, 256)`` 33 us in i-k-j loops vs 9.3 us through cblas, ``(64, 64) @ (64, 256)``
 46 us vs 22.6 us; float64 60 and 132 us in loops): the loops reload and store the output row for
 every ``k`` where OpenBLAS keeps a register tile. So the kernels call the cblas gemm of the
-OpenBLAS that numpy loaded, through ctypes (which numba calls in nopython mode, GIL released).
+OpenBLAS that numpy loaded (found through ctypes), by its address (:func:`gemm_at`; the
+Winograd blocks and ``gemm_tasks`` call it so too).
 
-The function is passed to the kernels as an argument, not read as a global: a global ctypes
-function would be an address baked into the machine code, and numba refuses to cache such a
-function. :func:`gemm_for` returns ``None`` when no usable symbol is found (a numpy built on
-another BLAS); :func:`gemm_acc` then runs its numba loops, with the same results to rounding.
+The address is passed to the kernels as an argument, not read as a global: a global address
+would be baked into the machine code of numba's cache, and wrong in the next process.
+:func:`address_for` returns 0 when no usable symbol is found (a numpy built on another BLAS);
+:func:`gemm_acc` then runs its numba loops, with the same results to rounding.
 
 numpy's wheels bundle OpenBLAS with 64-bit integers and ``scipy_`` prefixed names:
 ``scipy_cblas_sgemm64_`` / ``scipy_cblas_dgemm64_`` (scipy's copy, which numba loads when scipy
@@ -72,8 +73,8 @@ def _find() -> dict[np.dtype, Any]:
 
 
 def gemm_for(dtype: Any) -> Any:
-    """The cblas gemm for ``dtype`` (float32 or float64) as a ctypes function to pass to
-    :func:`gemm_acc`, or ``None`` where there is none (then :func:`gemm_acc` uses loops)."""
+    """The cblas gemm for ``dtype`` (float32 or float64) as a ctypes function, or ``None``
+    where there is none."""
     global _functions
     if _functions is None:
         with _lock:
@@ -83,19 +84,19 @@ def gemm_for(dtype: Any) -> Any:
 
 
 def address_for(dtype: Any) -> int:
-    """The address of the cblas gemm for ``dtype`` (for :func:`gemm_at`), 0 where there is
-    none."""
+    """The address of the cblas gemm for ``dtype`` (for :func:`gemm_at` and :func:`gemm_acc`),
+    0 where there is none."""
     fn = gemm_for(dtype)
     return 0 if fn is None else ctypes.cast(fn, ctypes.c_void_p).value
 
 
 @intrinsic
-def gemm_at(typingctx, address, double, ta, tb, m, n, k, a, lda, b, ldb, c,
-          ldc):  # pragma: no cover - compiled
-    """``cblas_?gemm(RowMajor, ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)`` through the
-    function at ``address`` (float64 when ``double``, a literal; the pointers are integers).
-    An address, not a ctypes object: numba types a ctypes argument anew on every call, ~50 us
-    each."""
+def gemm_at(typingctx, address, double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
+            beta):  # pragma: no cover - compiled
+    """``cblas_?gemm(RowMajor, ta, tb, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)`` through the
+    function at ``address`` (float64 when ``double``, a literal; the pointers are integers;
+    ``beta`` 0 writes ``c``, 1 adds to it). An address, not a ctypes object: numba types a
+    ctypes argument anew on every call, ~50 us each."""
     if not isinstance(double, types.BooleanLiteral):
         return None
 
@@ -105,14 +106,16 @@ def gemm_at(typingctx, address, double, ta, tb, m, n, k, a, lda, b, ldb, c,
         fnty = ir.FunctionType(ir.VoidType(), [i64] * 6 + [real, ptr, i64, ptr, i64, real,
                                                            ptr, i64])
         fn = builder.inttoptr(args[0], fnty.as_pointer())
-        ta_, tb_, m_, n_, k_, a_, lda_, b_, ldb_, c_, ldc_ = args[2:]
+        ta_, tb_, m_, n_, k_, a_, lda_, b_, ldb_, c_, ldc_ = args[2:13]
+        beta_ = context.cast(builder, args[13], signature.args[13],
+                             types.float64 if double.literal_value else types.float32)
         builder.call(fn, [ir.Constant(i64, ROW_MAJOR), ta_, tb_, m_, n_, k_,
                           ir.Constant(real, 1.0), builder.inttoptr(a_, ptr), lda_,
-                          builder.inttoptr(b_, ptr), ldb_, ir.Constant(real, 0.0),
+                          builder.inttoptr(b_, ptr), ldb_, beta_,
                           builder.inttoptr(c_, ptr), ldc_])
         return context.get_dummy_value()
 
-    return types.none(address, double, *([types.int64] * 11)), codegen
+    return types.none(address, double, *([types.int64] * 11), types.float64), codegen
 
 
 @njit(cache=True, nogil=True)
@@ -128,22 +131,25 @@ def gemm_loops(a, b, c):
 
 @njit(cache=True, nogil=True)
 def gemm_acc(gemm, a, b, c):
-    """``c += a @ b`` for 2-D arrays: through the cblas function ``gemm`` from
-    :func:`gemm_for` when each array's rows are contiguous (any row stride but a negative one),
-    else, or when ``gemm`` is ``None``, in numba loops."""
+    """``c += a @ b`` for 2-D float32 or float64 arrays: through the cblas gemm at address
+    ``gemm`` (:func:`address_for`) when each array's rows are contiguous (any row stride but a
+    negative one), else, or when ``gemm`` is 0, in numba loops."""
     m, k = a.shape
     n = b.shape[1]
     if m == 0 or n == 0 or k == 0:
         return
     rows = a.strides[1] == a.itemsize and b.strides[1] == b.itemsize and \
         c.strides[1] == c.itemsize and min(a.strides[0], b.strides[0], c.strides[0]) >= 0
-    if gemm is None or not rows:
+    if gemm == 0 or not rows:
         gemm_loops(a, b, c)
+        return
+    # Leading dimensions: the row strides (at least the row length, as cblas demands of the
+    # single-row views, whose row stride numpy may set to anything).
+    lda = max(a.strides[0] // a.itemsize, k)
+    ldb = max(b.strides[0] // b.itemsize, n)
+    ldc = max(c.strides[0] // c.itemsize, n)
+    pa, pb, pc = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(c.ctypes.data)
+    if c.itemsize == 8:
+        gemm_at(gemm, True, NO_TRANS, NO_TRANS, m, n, k, pa, lda, pb, ldb, pc, ldc, 1.0)
     else:
-        # Leading dimensions: the row strides (at least the row length, as cblas demands of
-        # the single-row views, whose row stride numpy may set to anything).
-        lda = max(a.strides[0] // a.itemsize, k)
-        ldb = max(b.strides[0] // b.itemsize, n)
-        ldc = max(c.strides[0] // c.itemsize, n)
-        gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1.0, a.ctypes, lda, b.ctypes, ldb, 1.0,
-             c.ctypes, ldc)
+        gemm_at(gemm, False, NO_TRANS, NO_TRANS, m, n, k, pa, lda, pb, ldb, pc, ldc, 1.0)

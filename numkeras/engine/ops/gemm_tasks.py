@@ -119,9 +119,9 @@ def _run_task(board, i):  # pragma: no cover - compiled
     a, lda, b, ldb, c, ldc = board[at + 6], board[at + 7], board[at + 8], board[at + 9], \
         board[at + 10], board[at + 11]
     if board[at] == 0:
-        gemm_at(board[SGEMM], False, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
+        gemm_at(board[SGEMM], False, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, 0.0)
     elif board[at] == 1:
-        gemm_at(board[DGEMM], True, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
+        gemm_at(board[DGEMM], True, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, 0.0)
     else:  # CALL: the function's address and its argument row's
         call_at(ta, tb)
 

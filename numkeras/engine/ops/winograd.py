@@ -358,10 +358,10 @@ def _products(gemm, double, trans_a, m, n, k, a, lda, b, ldb, c, ldc):
     for e in range(16):
         if double:
             gemm_at(gemm, True, ta, NO_TRANS, m, n, k, pa + e * sa, lda, pb + e * sb, ldb,
-                    pc + e * sc, ldc)
+                    pc + e * sc, ldc, 0.0)
         else:
             gemm_at(gemm, False, ta, NO_TRANS, m, n, k, pa + e * sa, lda, pb + e * sb, ldb,
-                    pc + e * sc, ldc)
+                    pc + e * sc, ldc, 0.0)
 
 
 @njit(cache=True, nogil=True)
