@@ -15,7 +15,7 @@ import pytest
 from numkeras import backend
 from numkeras.engine.kernels import lstm_sequence
 from numkeras.engine.kernels.recurrent import forward as recurrent_forward
-from numkeras.engine.ops import cblas
+from numkeras.engine.ops import cblas, gemm_tasks, parallel
 from numkeras.layers import LSTM
 from tests.engine.gradcheck import build_and_call, check_layer_gradients
 from tests.engine.test_masking import with_mask
@@ -241,10 +241,22 @@ def test_helper_threads_give_the_bits_of_one_thread(monkeypatch):
         d_in, d_w = backward(upstream)
         return [*outputs, d_in, *d_w]
 
+    tasks = []
+    real_tasks = lstm_sequence._as_tasks
+    monkeypatch.setattr(lstm_sequence, "_as_tasks", lambda *a: tasks.append(real_tasks(*a))
+                        or tasks[-1])
     threaded = [step() for _ in range(3)]
+    # float32 row ranges run as call tasks (the caller and the helpers, GIL-free) ...
+    assert tasks and all(tasks) == gemm_tasks.available()
+    monkeypatch.setattr(lstm_sequence, "run_tasks", lambda fields: gemm_tasks.run_here(
+        parallel._template(), fields))
+    runs = threaded + [step()]  # ... or all on the caller, in order
+    # ... and as Python chunks, on the helpers or one after another.
+    monkeypatch.setattr(lstm_sequence, "_as_tasks", lambda *a: False)
+    runs.append(step())
     monkeypatch.setattr(lstm_sequence, "run_chunks", _serial)
     serial = step()
-    for run in threaded:
+    for run in runs:
         for a, b in zip(run, serial, strict=True):
             np.testing.assert_array_equal(a, b)
 

@@ -15,9 +15,13 @@ def used(module):
     return sorted(name for name, d in vars(module).items()
                   if isinstance(d, numba.core.dispatcher.Dispatcher) and d.signatures)
 
+ran = []
+real = lstm_sequence._as_tasks  # float32 LSTMs run their kernels in cfuncs (compiled at import)
+lstm_sequence._as_tasks = lambda *a: ran.append(real(*a)) or ran[-1]
 assert warmup.warm_up() > 0
-for module in (conv, winograd, pooling, lstm_sequence, adam):
+for module in (conv, winograd, pooling, adam):
     assert used(module), module.__name__
+assert used(lstm_sequence) or ran and all(ran), (ran, used(lstm_sequence))
 print("ok")
 """
 

@@ -3,8 +3,9 @@
 ``recurrent.forward`` runs its general cells as a Python loop over the time steps: per step one
 BLAS product and four or five numba / NumPy calls, on one core. Here one numba call runs every
 step for a range of batch rows, with the GIL released: the recurrence is independent across
-batch rows, so the batch is cut into ``ROW_BLOCKS`` row ranges that ``parallel.run_chunks``
-hands to the calling thread and the spare cores, one wake-up per layer call. The ranges depend
+batch rows, so the batch is cut into ``ROW_BLOCKS`` row ranges that the calling thread and the
+spare cores run: float32 as compiled call tasks on ``gemm_tasks``'s board (no GIL, no
+wake-up), float64 (the gradient checks) as ``parallel.run_chunks``. The ranges depend
 on the batch size only, and every row's arithmetic is the same whichever thread runs its range
 (and wherever the batch is cut), so the numbers do not depend on the thread count. Measured on
 the benchmark LSTM (64 units, batch 64, 50 steps, float32; 2-core development host, idle): 8.7k
@@ -30,10 +31,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import carray, cfunc, njit, types
 
+from numkeras.engine.ops import gemm_tasks
 from numkeras.engine.ops.cblas import address_for, gemm_acc
-from numkeras.engine.ops.parallel import run_chunks, split
+from numkeras.engine.ops.parallel import run_chunks, run_tasks, split
+from numkeras.engine.ops.pointers import array_at
 
 ROW_BLOCKS = 2
 """Row ranges a batch is cut into (by its size only, so the numbers never depend on the host).
@@ -196,6 +199,73 @@ def lstm_backward(gemm, b0, b1, m, saved, tcs, cs, d_seq, has_seq, do, dh, dc, d
         gemm_acc(gemm, da[t, b0:b1], ut, dh[b0:b1])
 
 
+# ------------------------------------------------------------------ float32 as call tasks
+#
+# A row range as a Python chunk (``run_chunks``) cost a GIL handoff before the helper started
+# (~100 us) and a wake-up of the caller after it ended (~75 us), per layer call: ~350 us of the
+# benchmark LSTM's ~4.3 ms step. float32 ranges run as compiled call tasks instead
+# (``gemm_tasks.calls``), which the caller and the helpers claim without the GIL. An argument
+# row holds the shapes, the arrays' addresses and the flags.
+
+_F32, _BOOL = np.float32, np.bool_
+_ROW = 20  # fields of an argument row
+SIGMOID_A, SIGMOID_R, ZERO_OUT, HAS_SEQ = 1, 2, 4, 8  # flag bits
+
+
+@cfunc(types.void(types.CPointer(types.int64)), cache=True)
+def _forward_task(row):  # pragma: no cover - compiled
+    a = carray(row, _ROW)
+    steps, batch, n, b0, b1, gemm, flags = a[0], a[1], a[2], a[3], a[4], a[5], a[6]
+    g = 4 * n
+    lstm_forward(gemm, b0, b1, array_at(a[7], steps * batch * g, _F32).reshape((steps, batch, g)),
+                 array_at(a[8], a[9], _F32), array_at(a[10], n * g, _F32).reshape((n, g)),
+                 array_at(a[11], (steps + 1) * batch * n, _F32).reshape((steps + 1, batch, n)),
+                 array_at(a[12], (steps + 1) * batch * n, _F32).reshape((steps + 1, batch, n)),
+                 array_at(a[13], (steps + 1) * batch * n, _F32).reshape((steps + 1, batch, n)),
+                 array_at(a[14], steps * batch * g, _F32).reshape((steps, batch, g)),
+                 array_at(a[15], steps * batch * n, _F32).reshape((steps, batch, n)),
+                 array_at(a[16], steps * batch, _BOOL).reshape((steps, batch)),
+                 flags & SIGMOID_A != 0, flags & SIGMOID_R != 0, flags & ZERO_OUT != 0, False)
+
+
+@cfunc(types.void(types.CPointer(types.int64)), cache=True)
+def _backward_task(row):  # pragma: no cover - compiled
+    a = carray(row, _ROW)
+    steps, batch, n, b0, b1, gemm, flags = a[0], a[1], a[2], a[3], a[4], a[5], a[6]
+    g = 4 * n
+    seq = steps if flags & HAS_SEQ else 0
+    lstm_backward(gemm, b0, b1, array_at(a[7], steps * batch, _BOOL).reshape((steps, batch)),
+                  array_at(a[8], steps * batch * g, _F32).reshape((steps, batch, g)),
+                  array_at(a[9], steps * batch * n, _F32).reshape((steps, batch, n)),
+                  array_at(a[10], (steps + 1) * batch * n, _F32).reshape((steps + 1, batch, n)),
+                  array_at(a[11], seq * batch * n, _F32).reshape((seq, batch, n)),
+                  flags & HAS_SEQ != 0,
+                  array_at(a[12], batch * n, _F32).reshape((batch, n)),
+                  array_at(a[13], batch * n, _F32).reshape((batch, n)),
+                  array_at(a[14], batch * n, _F32).reshape((batch, n)),
+                  array_at(a[15], steps * batch * g, _F32).reshape((steps, batch, g)),
+                  array_at(a[16], g * n, _F32).reshape((g, n)),
+                  flags & SIGMOID_A != 0, flags & SIGMOID_R != 0, flags & ZERO_OUT != 0)
+
+
+def _as_tasks(function: object, edges: list[int], head: tuple, items: list) -> bool:
+    """Runs ``function`` (a task cfunc above) once per row range as call tasks, its argument
+    rows ``[steps, batch, units, first row, end row, gemm, flags, *items]`` (an array item as
+    its address); whether it could: every array float32 (or the bool mask) and C-contiguous,
+    the task board there."""
+    arrays = [a for a in items if isinstance(a, np.ndarray)]
+    if not gemm_tasks.available() or not all(
+            a.flags.c_contiguous and a.dtype in (_F32, _BOOL) for a in arrays):
+        return False
+    arguments = np.zeros((len(edges) - 1, _ROW), dtype=np.int64)
+    fixed = [*head[:3], 0, 0, *head[3:],
+             *(a.ctypes.data if isinstance(a, np.ndarray) else a for a in items)]
+    arguments[:, :len(fixed)] = fixed
+    arguments[:, 3], arguments[:, 4] = edges[:-1], edges[1:]
+    run_tasks(gemm_tasks.calls(function.address, arguments))
+    return True
+
+
 def row_edges(batch: int) -> list[int]:
     """Edges of the row ranges a batch is cut into."""
     return split(batch, ROW_BLOCKS, ROW_ALIGN)
@@ -212,6 +282,12 @@ def forward(xw: np.ndarray, bias: np.ndarray | None, recurrent: np.ndarray, hs: 
     edges = row_edges(xw.shape[1])
     b = np.empty(0, dtype=xw.dtype) if bias is None else np.ascontiguousarray(bias, xw.dtype)
     u = np.ascontiguousarray(recurrent)
+    flags = SIGMOID_A * ca_sigmoid | SIGMOID_R * cr_sigmoid | ZERO_OUT * zero_out
+    steps, batch, n = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+    if not exact and gemm and _as_tasks(
+            _forward_task, edges, (steps, batch, n, gemm, flags),
+            [xw, b, b.size, u, hs, os_, cs, saved, tcs, m]):
+        return
     run_chunks(lambda i: lstm_forward(gemm, edges[i], edges[i + 1], xw, b, u, hs, os_, cs,
                                       saved, tcs, m, ca_sigmoid, cr_sigmoid, zero_out, exact),
                len(edges) - 1)
@@ -225,6 +301,13 @@ def backward(m: np.ndarray, saved: np.ndarray, tcs: np.ndarray, cs: np.ndarray,
     gemm = address_for(da.dtype)
     seq = np.empty((0, 0, 0), dtype=da.dtype) if d_seq is None else d_seq
     edges = row_edges(da.shape[1])
+    flags = SIGMOID_A * ca_sigmoid | SIGMOID_R * cr_sigmoid | ZERO_OUT * zero_out | \
+        HAS_SEQ * (d_seq is not None)
+    steps, batch, n = saved.shape[0], saved.shape[1], dh.shape[1]
+    if da.dtype == np.float32 and gemm and _as_tasks(
+            _backward_task, edges, (steps, batch, n, gemm, flags),
+            [m, saved, tcs, cs, seq, do, dh, dc, da, recurrent_t]):
+        return
     run_chunks(lambda i: lstm_backward(gemm, edges[i], edges[i + 1], m, saved, tcs, cs, seq,
                                        d_seq is not None, do, dh, dc, da, recurrent_t,
                                        ca_sigmoid, cr_sigmoid, zero_out),
