@@ -205,3 +205,19 @@ def test_call_tasks_run_a_cfunc_per_argument_row():
         gemm_tasks.calls(add_row_index.address, arguments.astype(np.int32))
     with pytest.raises(ValueError, match="2-D"):
         gemm_tasks.calls(add_row_index.address, arguments[0])
+
+
+def test_call_tasks_compile_on_first_use_not_at_import():
+    """Importing the engine compiles no call task (with a cold numba cache each one took
+    seconds); using one does."""
+    code = ("import numkeras.engine\n"
+            "from numkeras.engine.updates import adam, sgd\n"
+            "from numkeras.engine.kernels import lstm_sequence as ls\n"
+            "tasks = [adam.task, sgd.task, ls._forward_task, ls._backward_task]\n"
+            "print([t._compiled is None for t in tasks])\n"
+            "adam.task.address\n"
+            "print(adam.task._compiled is None)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split("\n")[:2] == ["[True, True, True, True]", "False"]

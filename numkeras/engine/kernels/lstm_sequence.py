@@ -31,12 +31,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import carray, cfunc, njit, types
+from numba import carray, njit
 
 from numkeras.engine.ops import gemm_tasks
 from numkeras.engine.ops.cblas import address_for, gemm_acc
 from numkeras.engine.ops.parallel import run_chunks, run_tasks, split
-from numkeras.engine.ops.pointers import array_at
+from numkeras.engine.ops.pointers import array_at, call_task
 
 ROW_BLOCKS = 2
 """Row ranges a batch is cut into (by its size only, so the numbers never depend on the host).
@@ -212,7 +212,7 @@ _ROW = 20  # fields of an argument row
 SIGMOID_A, SIGMOID_R, ZERO_OUT, HAS_SEQ = 1, 2, 4, 8  # flag bits
 
 
-@cfunc(types.void(types.CPointer(types.int64)), cache=True)
+@call_task
 def _forward_task(row):  # pragma: no cover - compiled
     a = carray(row, _ROW)
     steps, batch, n, b0, b1, gemm, flags = a[0], a[1], a[2], a[3], a[4], a[5], a[6]
@@ -228,7 +228,7 @@ def _forward_task(row):  # pragma: no cover - compiled
                  flags & SIGMOID_A != 0, flags & SIGMOID_R != 0, flags & ZERO_OUT != 0, False)
 
 
-@cfunc(types.void(types.CPointer(types.int64)), cache=True)
+@call_task
 def _backward_task(row):  # pragma: no cover - compiled
     a = carray(row, _ROW)
     steps, batch, n, b0, b1, gemm, flags = a[0], a[1], a[2], a[3], a[4], a[5], a[6]

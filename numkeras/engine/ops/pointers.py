@@ -8,9 +8,40 @@ task keeps the arrays alive until the task is done (``parallel.run_tasks`` retur
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 from llvmlite import ir
-from numba import carray, njit, types
+from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
+
+TASK_SIGNATURE = types.void(types.CPointer(types.int64))
+
+
+class CallTask:
+    """A ``void (int64 *)`` numba ``cfunc`` made on first use (compiled, or loaded from numba's
+    cache). A ``cfunc`` decorator compiles at import: with a cold cache, importing the engine
+    took 11 s for kernels a model may never use."""
+
+    def __init__(self, function: Callable) -> None:
+        self.function = function
+        self._compiled = None
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> int:
+        """The compiled function's address, for ``gemm_tasks.calls``."""
+        if self._compiled is None:
+            with self._lock:
+                if self._compiled is None:
+                    self._compiled = cfunc(TASK_SIGNATURE, cache=True)(self.function)
+        return self._compiled.address
+
+
+def call_task(function: Callable) -> CallTask:
+    """Decorator: ``function(row)``, reading its arguments from the int64 row ``row`` points
+    to, as a :class:`CallTask`."""
+    return CallTask(function)
 
 
 @intrinsic

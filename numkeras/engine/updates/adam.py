@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import carray, cfunc, njit, types
+from numba import carray, njit
 
-from numkeras.engine.ops.pointers import array_at
+from numkeras.engine.ops.pointers import array_at, call_task
 from numkeras.optimizers import Adam
 
 _NONE = np.empty(0, dtype=np.float32)
@@ -53,7 +53,7 @@ def update(var: np.ndarray, grad: np.ndarray, slots: dict[str, np.ndarray], coef
 TASK_SLOTS = ("m", "v", "vhat")
 
 
-@cfunc(types.void(types.CPointer(types.int64)), cache=True)
+@call_task
 def task(row):  # pragma: no cover - compiled
     """:func:`adam_kernel` on the block an argument row of ``updates`` describes."""
     args = carray(row, 8)
