@@ -94,13 +94,13 @@ def test_gemm_acc_adds_the_product_into_row_views(dtype, product):
     b = rng.standard_normal((24, 72)).astype(dtype)
     c = rng.standard_normal((2, 40, 72)).astype(dtype)
     before = c.copy()
-    cblas.gemm_acc(gemm, a[1, 5:29], b, c[1, 5:29])  # views with a row stride, offset rows
+    cblas.gemm_acc(gemm, a[1, 5:29], b, c[1, 5:29], 1.0)  # row-strided views, offset rows
     want = before[1, 5:29] + a[1, 5:29].astype(np.float64) @ b
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(c[1, 5:29], want, rtol=tol, atol=tol * 10)
     c[1, 5:29] = before[1, 5:29]
     np.testing.assert_array_equal(c, before)  # nothing else written
-    cblas.gemm_acc(gemm, a[1, :0], b, c[1, :0])  # no rows: nothing to do
+    cblas.gemm_acc(gemm, a[1, :0], b, c[1, :0], 1.0)  # no rows: nothing to do
 
 
 def test_gemm_acc_takes_arrays_with_strided_rows(product):
@@ -110,7 +110,7 @@ def test_gemm_acc_takes_arrays_with_strided_rows(product):
     a = rng.standard_normal((9, 30)).astype(np.float32)
     b = rng.standard_normal((17, 30)).astype(np.float32).T
     c = np.zeros((17, 9), np.float32).T
-    cblas.gemm_acc(gemm, a, b, c)
+    cblas.gemm_acc(gemm, a, b, c, 1.0)
     np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
 
 
@@ -201,8 +201,8 @@ def _kernels(dtype, ranges, gemm, batch=48, units=32, steps=9):
     saved = np.zeros((steps, batch, 4 * units), dtype)
     tcs = np.zeros((steps, batch, units), dtype)
     for b0, b1 in ranges:
-        lstm_sequence.lstm_forward(gemm, b0, b1, xw, bias, u, hs, os_, cs, saved, tcs, m, False,
-                                   True, False, dtype == np.float64)
+        lstm_sequence.lstm_forward(gemm, b0, b1, xw, bias, u, hs, -1, hs, os_, cs, saved, tcs,
+                                   m, False, True, False, dtype == np.float64)
     d_seq = rng.standard_normal((steps, batch, units)).astype(dtype)
     do, dh, dc = (rng.standard_normal((batch, units)).astype(dtype) for _ in range(3))
     da = np.zeros_like(saved)
@@ -298,5 +298,73 @@ def test_gemm_acc_takes_arrays_with_reversed_rows(product):
     a = rng.standard_normal((12, 20)).astype(np.float32)[::-1]
     b = rng.standard_normal((20, 33)).astype(np.float32)[::-1]
     c = np.zeros((12, 33), np.float32)[::-1]
-    cblas.gemm_acc(gemm, a, b, c)
+    cblas.gemm_acc(gemm, a, b, c, 1.0)
     np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_stacked_products_match_projection_then_recurrence(dtype, with_bias, product):
+    """``h_at >= 0``: one product ``[x_t, h_t, 1] @ [kernel; recurrent; bias]`` per step, the
+    kernel writing each new state into the stacked rows; the same states as the input
+    projection followed by the recurrent products, to rounding, for every row range."""
+    gemm = lstm_sequence.address_for(dtype)
+    steps, batch, f, units = 6, 40, 5, 16
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((steps, batch, f)).astype(dtype)
+    kernel = (0.4 * rng.standard_normal((f, 4 * units))).astype(dtype)
+    u = (0.3 * rng.standard_normal((units, 4 * units))).astype(dtype)
+    bias = rng.standard_normal(4 * units).astype(dtype) if with_bias else \
+        np.empty(0, dtype)
+    m = _mask(batch, steps).T.copy()
+    h0 = rng.standard_normal((batch, units)).astype(dtype)
+
+    def run(stacked, ranges):
+        hs, os_, cs = (np.zeros((steps + 1, batch, units), dtype) for _ in range(3))
+        hs[0], cs[0] = h0, 0.5
+        saved = np.zeros((steps, batch, 4 * units), dtype)
+        tcs = np.zeros((steps, batch, units), dtype)
+        if stacked:
+            a = np.zeros((steps, batch, f + units + int(with_bias)), dtype)
+            a[:, :, :f], a[0, :, f:f + units] = x, h0
+            if with_bias:
+                a[:, :, -1] = 1
+            w = np.concatenate([kernel, u] + ([bias[None]] if with_bias else []))
+            xw = np.full((steps, batch, 4 * units), np.nan, dtype)  # overwritten, never read
+            args = (xw, np.empty(0, dtype), w, a, f)
+        else:
+            a = None
+            xw = (x.reshape(-1, f) @ kernel).reshape(steps, batch, -1)
+            args = (xw, bias, u, hs, -1)
+        for b0, b1 in ranges:
+            lstm_sequence.lstm_forward(gemm, b0, b1, *args, hs, os_, cs, saved, tcs, m, False,
+                                       True, False, dtype == np.float64)
+        return a, [hs, os_, cs, saved, tcs]
+
+    _, want = run(False, [(0, batch)])
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    whole_a, whole = run(True, [(0, batch)])
+    for got, expected in zip(whole, want, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(whole_a[:, :, f:f + units], whole[0][:steps])
+    np.testing.assert_array_equal(whole_a[:, :, :f], x)
+    split_a, split = run(True, [(0, 16), (16, batch)])
+    for got, expected in zip([split_a, *split], [whole_a, *whole], strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dropout,stacked", [(0.0, True), (0.3, False)])
+def test_layer_stacks_x_and_h_without_input_dropout(dropout, stacked, monkeypatch):
+    """The layer takes the stacked products unless input dropout changes x per step; either
+    way training gives the loop's numbers (the other tests) and the stacked rows are the
+    weight gradients' operand."""
+    seen = []
+    real = lstm_sequence.forward
+    monkeypatch.setattr(lstm_sequence, "forward", lambda *a: seen.append(a[4]) or real(*a))
+    x = _x((16, 5, 3))
+    layer = LSTM(8, dropout=dropout)
+    build_and_call(layer, x)
+    y, backward = recurrent_forward(layer, x, True)
+    _, grads = backward(_x((16, 8), seed=2))
+    assert (seen[-1] >= 0) == stacked  # the training call (build_and_call ran one too)
+    assert [g.shape for g in grads] == [(3, 32), (8, 32), (32,)]

@@ -12,7 +12,9 @@ the benchmark LSTM (64 units, batch 64, 50 steps, float32; 2-core development ho
 training samples/s with the step loop, 14.8k with these kernels; per step and range of 32 rows,
 16 us forward and 14 us backward, 9 us of each the product.
 
-The per-step product ``h @ U`` goes through ``cblas.gemm_acc`` (OpenBLAS called from numba).
+The per-step product goes through ``cblas.gemm_acc`` (OpenBLAS called from numba): ``h @ U``
+added to the input projection, or, without input dropout, ``[x, h, 1] @ [W; U; b]`` over rows
+that hold the step's input, state and a one (see :func:`lstm_forward`).
 The arrays are ``recurrent.forward``'s time-major buffers, with the same meaning (``hs[t]`` the
 state before step ``t``, ``os_[t + 1]`` the output of step ``t``, ``saved[t]`` the activated
 gates i, f, c, o, ``cs`` the cell states, ``tcs[t]`` the activated cell state), so its
@@ -119,21 +121,32 @@ def _dact(sigmoid, y):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def lstm_forward(gemm, b0, b1, xw, bias, u, hs, os_, cs, saved, tcs, m, ca_sigmoid, cr_sigmoid,
-                 zero_out, exact):
-    """Every step of rows ``[b0, b1)``. ``xw[t]`` holds the input projection and is
-    overwritten with the gates' pre-activations (the projection plus ``bias``, if it has any
-    elements, plus ``h @ u``); ``u`` is the recurrent kernel. ``ca_sigmoid`` / ``cr_sigmoid``:
-    the activation / recurrent activation is sigmoid (else tanh); ``exact``: ``math.tanh``
-    (float64) instead of :func:`_tanh32`."""
+def lstm_forward(gemm, b0, b1, xw, bias, w, a, h_at, hs, os_, cs, saved, tcs, m, ca_sigmoid,
+                 cr_sigmoid, zero_out, exact):
+    """Every step of rows ``[b0, b1)``; ``xw[t]`` ends as the gates' pre-activations. Two ways
+    to get them:
+
+    - ``h_at < 0``: ``xw[t]`` holds the input projection; ``bias`` (if it has elements) and
+      ``hs[t] @ w`` (``w`` the recurrent kernel; ``a`` is ``hs``) are added to it;
+    - ``h_at >= 0``: one product ``xw[t] = a[t] @ w``, where row ``a[t, b]`` is
+      ``[x[t, b], h[t, b], 1]`` with the state at column ``h_at`` (the ones column only with a
+      bias) and ``w`` is ``[kernel; recurrent kernel; bias]``; the kernel writes each new state
+      into ``a[t + 1]`` too (``a[0]`` must hold the initial one). The backward's weight
+      gradients are then one product with ``a`` as it stands.
+
+    ``ca_sigmoid`` / ``cr_sigmoid``: the activation / recurrent activation is sigmoid (else
+    tanh); ``exact``: ``math.tanh`` (float64) instead of :func:`_tanh32`."""
     n = hs.shape[2]
     for t in range(xw.shape[0]):
-        if bias.size:  # here rather than over the whole xw first: in parallel, in cache
-            for b in range(b0, b1):
-                row = xw[t, b]
-                for j in range(row.size):
-                    row[j] += bias[j]
-        gemm_acc(gemm, hs[t, b0:b1], u, xw[t, b0:b1])
+        if h_at < 0:
+            if bias.size:  # here rather than over the whole xw first: in parallel, in cache
+                for b in range(b0, b1):
+                    row = xw[t, b]
+                    for j in range(row.size):
+                        row[j] += bias[j]
+            gemm_acc(gemm, hs[t, b0:b1], w, xw[t, b0:b1], 1.0)
+        else:
+            gemm_acc(gemm, a[t, b0:b1], w, xw[t, b0:b1], 0.0)
         for b in range(b0, b1):
             h0, h1, c0, c1 = hs[t, b], hs[t + 1, b], cs[t, b], cs[t + 1, b]
             o0, o1 = os_[t, b], os_[t + 1, b]
@@ -142,19 +155,23 @@ def lstm_forward(gemm, b0, b1, xw, bias, u, hs, os_, cs, saved, tcs, m, ca_sigmo
                     h1[j] = h0[j]
                     c1[j] = c0[j]
                     o1[j] = 0.0 if zero_out else o0[j]
-                continue
-            a, g = xw[t, b], saved[t, b]
-            _activate(cr_sigmoid, exact, a[:2 * n], g[:2 * n])
-            _activate(ca_sigmoid, exact, a[2 * n:3 * n], g[2 * n:3 * n])
-            _activate(cr_sigmoid, exact, a[3 * n:], g[3 * n:])
-            for j in range(n):
-                c1[j] = g[n + j] * c0[j] + g[j] * g[2 * n + j]
-            tc = tcs[t, b]
-            _activate(ca_sigmoid, exact, c1, tc)
-            for j in range(n):
-                y = g[3 * n + j] * tc[j]
-                h1[j] = y
-                o1[j] = y
+            else:
+                z, g = xw[t, b], saved[t, b]
+                _activate(cr_sigmoid, exact, z[:2 * n], g[:2 * n])
+                _activate(ca_sigmoid, exact, z[2 * n:3 * n], g[2 * n:3 * n])
+                _activate(cr_sigmoid, exact, z[3 * n:], g[3 * n:])
+                for j in range(n):
+                    c1[j] = g[n + j] * c0[j] + g[j] * g[2 * n + j]
+                tc = tcs[t, b]
+                _activate(ca_sigmoid, exact, c1, tc)
+                for j in range(n):
+                    y = g[3 * n + j] * tc[j]
+                    h1[j] = y
+                    o1[j] = y
+            if h_at >= 0 and t + 1 < a.shape[0]:
+                nxt = a[t + 1, b]
+                for j in range(n):
+                    nxt[h_at + j] = h1[j]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -196,7 +213,7 @@ def lstm_backward(gemm, b0, b1, m, saved, tcs, cs, d_seq, has_seq, do, dh, dc, d
                 c[j] = dct * f
                 h[j] = 0.0
                 gy_o[j] = 0.0
-        gemm_acc(gemm, da[t, b0:b1], ut, dh[b0:b1])
+        gemm_acc(gemm, da[t, b0:b1], ut, dh[b0:b1], 1.0)
 
 
 # ------------------------------------------------------------------ float32 as call tasks
@@ -208,7 +225,7 @@ def lstm_backward(gemm, b0, b1, m, saved, tcs, cs, d_seq, has_seq, do, dh, dc, d
 # row holds the shapes, the arrays' addresses and the flags.
 
 _F32, _BOOL = np.float32, np.bool_
-_ROW = 20  # fields of an argument row
+_ROW = 24  # fields of an argument row
 SIGMOID_A, SIGMOID_R, ZERO_OUT, HAS_SEQ = 1, 2, 4, 8  # flag bits
 
 
@@ -217,14 +234,17 @@ def _forward_task(row):  # pragma: no cover - compiled
     a = carray(row, _ROW)
     steps, batch, n, b0, b1, gemm, flags = a[0], a[1], a[2], a[3], a[4], a[5], a[6]
     g = 4 * n
+    k, a_steps, a_k = a[11], a[13], a[14]
     lstm_forward(gemm, b0, b1, array_at(a[7], steps * batch * g, _F32).reshape((steps, batch, g)),
-                 array_at(a[8], a[9], _F32), array_at(a[10], n * g, _F32).reshape((n, g)),
-                 array_at(a[11], (steps + 1) * batch * n, _F32).reshape((steps + 1, batch, n)),
-                 array_at(a[12], (steps + 1) * batch * n, _F32).reshape((steps + 1, batch, n)),
-                 array_at(a[13], (steps + 1) * batch * n, _F32).reshape((steps + 1, batch, n)),
-                 array_at(a[14], steps * batch * g, _F32).reshape((steps, batch, g)),
-                 array_at(a[15], steps * batch * n, _F32).reshape((steps, batch, n)),
-                 array_at(a[16], steps * batch, _BOOL).reshape((steps, batch)),
+                 array_at(a[8], a[9], _F32), array_at(a[10], k * g, _F32).reshape((k, g)),
+                 array_at(a[12], a_steps * batch * a_k, _F32).reshape((a_steps, batch, a_k)),
+                 a[15],
+                 array_at(a[16], (steps + 1) * batch * n, _F32).reshape((steps + 1, batch, n)),
+                 array_at(a[17], (steps + 1) * batch * n, _F32).reshape((steps + 1, batch, n)),
+                 array_at(a[18], (steps + 1) * batch * n, _F32).reshape((steps + 1, batch, n)),
+                 array_at(a[19], steps * batch * g, _F32).reshape((steps, batch, g)),
+                 array_at(a[20], steps * batch * n, _F32).reshape((steps, batch, n)),
+                 array_at(a[21], steps * batch, _BOOL).reshape((steps, batch)),
                  flags & SIGMOID_A != 0, flags & SIGMOID_R != 0, flags & ZERO_OUT != 0, False)
 
 
@@ -271,25 +291,30 @@ def row_edges(batch: int) -> list[int]:
     return split(batch, ROW_BLOCKS, ROW_ALIGN)
 
 
-def forward(xw: np.ndarray, bias: np.ndarray | None, recurrent: np.ndarray, hs: np.ndarray,
-            os_: np.ndarray, cs: np.ndarray, saved: np.ndarray, tcs: np.ndarray, m: np.ndarray,
-            ca_sigmoid: bool, cr_sigmoid: bool, zero_out: bool) -> None:
+def forward(xw: np.ndarray, bias: np.ndarray | None, w: np.ndarray, a: np.ndarray | None,
+            h_at: int, hs: np.ndarray, os_: np.ndarray, cs: np.ndarray, saved: np.ndarray,
+            tcs: np.ndarray, m: np.ndarray, ca_sigmoid: bool, cr_sigmoid: bool,
+            zero_out: bool) -> None:
     """Runs :func:`lstm_forward` over the whole batch, its row ranges spread over the cores.
-    ``xw`` is the input projection without the bias; ``hs[0]``, ``cs[0]`` and ``os_[0]`` must
-    hold the initial values."""
+    ``h_at < 0`` (``a`` None): ``xw`` is the input projection without the bias, ``w`` the
+    recurrent kernel; else ``a``, ``h_at`` and ``w`` as :func:`lstm_forward` says (``bias``
+    None). ``hs[0]``, ``cs[0]`` and ``os_[0]`` must hold the initial values."""
     gemm = address_for(xw.dtype)
     exact = xw.dtype != np.float32
     edges = row_edges(xw.shape[1])
     b = np.empty(0, dtype=xw.dtype) if bias is None else np.ascontiguousarray(bias, xw.dtype)
-    u = np.ascontiguousarray(recurrent)
+    w = np.ascontiguousarray(w)
+    a = hs if a is None else a
     flags = SIGMOID_A * ca_sigmoid | SIGMOID_R * cr_sigmoid | ZERO_OUT * zero_out
     steps, batch, n = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     if not exact and gemm and _as_tasks(
             _forward_task, edges, (steps, batch, n, gemm, flags),
-            [xw, b, b.size, u, hs, os_, cs, saved, tcs, m]):
+            [xw, b, b.size, w, w.shape[0], a, a.shape[0], a.shape[2], h_at, hs, os_, cs, saved,
+             tcs, m]):
         return
-    run_chunks(lambda i: lstm_forward(gemm, edges[i], edges[i + 1], xw, b, u, hs, os_, cs,
-                                      saved, tcs, m, ca_sigmoid, cr_sigmoid, zero_out, exact),
+    run_chunks(lambda i: lstm_forward(gemm, edges[i], edges[i + 1], xw, b, w, a, h_at, hs, os_,
+                                      cs, saved, tcs, m, ca_sigmoid, cr_sigmoid, zero_out,
+                                      exact),
                len(edges) - 1)
 
 

@@ -409,8 +409,7 @@ def forward(layer: RecurrentBase, inputs: Any, training: bool, mask: Any = None,
 
     if isinstance(mask, list):
         mask = mask[0]
-    xt = x[:, ::-1] if layer.go_backwards else x
-    xt = np.ascontiguousarray(xt.transpose(1, 0, 2))
+    xt = (x[:, ::-1] if layer.go_backwards else x).transpose(1, 0, 2)  # time-major
     if mask is None:
         m = np.ones((steps, batch), dtype=np.bool_)
     else:
@@ -439,14 +438,33 @@ def forward(layer: RecurrentBase, inputs: Any, training: bool, mask: Any = None,
     tanh_gates = kind == "lstm" and ca in (act.TANH, act.SIGMOID) and \
         cr in (act.TANH, act.SIGMOID)
     sequence = tanh_gates and rmasks is None
-
-    # Input projection for every step at once.
     xw = _take(layer, "xw", (steps, batch, gates * n), dtype)
-    _matmul_gates(xt.reshape(steps * batch, -1), kernel,
-                  None if dmasks is None else [np.tile(d, (steps, 1)) for d in dmasks], n,
-                  xw.reshape(steps * batch, -1))
-    if b_in is not None and not sequence:
-        xw += b_in
+    f = x.shape[2]
+    # Without dropout the sequence kernels take x, h and 1 together: rows [x_t, h_t, 1] of xh
+    # times [kernel; recurrent kernel; bias] make each step's pre-activations in one product
+    # (no input projection beforehand, no bias pass), and xh is what the weight gradients'
+    # product needs afterwards (no copy then). The per-step product grows from K = units to
+    # K = features + units + 1; the benchmark LSTM's train_on_batch, medians of 9 runs of
+    # each in alternation: 4.00 -> 3.75 ms.
+    stacked = sequence and dmasks is None
+    if stacked:
+        ones = int(b_in is not None)
+        xh = _take(layer, "xh", (steps * batch, f + n + ones), dtype)
+        xh3 = xh.reshape(steps, batch, -1)
+        xh3[:, :, :f] = xt
+        if ones:
+            xh3[:, :, f + n] = 1
+        flat_x = xh[:, :f]
+    else:
+        xh = None
+        # Input projection for every step at once.
+        xt = np.ascontiguousarray(xt)
+        flat_x = xt.reshape(steps * batch, -1)
+        _matmul_gates(flat_x, kernel,
+                      None if dmasks is None else [np.tile(d, (steps, 1)) for d in dmasks], n,
+                      xw.reshape(steps * batch, -1))
+        if b_in is not None and not sequence:
+            xw += b_in
 
     if tanh_gates and not sequence:
         sig = np.array([cr == act.SIGMOID, cr == act.SIGMOID, ca == act.SIGMOID,
@@ -487,8 +505,13 @@ def forward(layer: RecurrentBase, inputs: Any, training: bool, mask: Any = None,
         tcs = _take(layer, "tcs", (steps, batch, n), dtype)
     if kind == "gru":
         rhs = _take(layer, "rhs", (steps, batch, n), dtype)
-    if sequence:
-        lstm_sequence.forward(xw, b_in, recurrent, hs, os_, cs, saved, tcs, m,
+    if stacked:
+        xh3[0, :, f:f + n] = hs[0]
+        w = np.concatenate([kernel, recurrent] + ([b_in[None]] if ones else []))
+        lstm_sequence.forward(xw, None, w, xh3, f, hs, os_, cs, saved, tcs, m,
+                              ca == act.SIGMOID, cr == act.SIGMOID, zero_out)
+    elif sequence:
+        lstm_sequence.forward(xw, b_in, recurrent, None, -1, hs, os_, cs, saved, tcs, m,
                               ca == act.SIGMOID, cr == act.SIGMOID, zero_out)
     else:
         for t in range(steps):
@@ -594,7 +617,6 @@ def forward(layer: RecurrentBase, inputs: Any, training: bool, mask: Any = None,
                     dh += _matmul_gates_t(dx_all[t, :, :2 * n], u_zr,
                                           None if rmasks is None else rmasks[:2], n)
 
-        flat_x = xt.reshape(steps * batch, -1)
         flat_dx = dx_all.reshape(steps * batch, -1)
         tiled = None if dmasks is None else [np.tile(d, (steps, 1)) for d in dmasks]
         # Without dropout both weights' gradients are one product over [x, h]: one product of
@@ -605,13 +627,15 @@ def forward(layer: RecurrentBase, inputs: Any, training: bool, mask: Any = None,
         joint = kind != "gru" and tiled is None and rmasks is None
         db_joint = None
         if joint:
-            f, ones = flat_x.shape[1], int(bias is not None)
-            xh = _take(layer, "xh", (steps * batch, f + n + ones), dtype)
-            xh[:, :f] = flat_x
-            xh[:, f:f + n] = hs[:steps].reshape(steps * batch, n)
-            if ones:
-                xh[:, f + n] = 1
-            d_both = matmul(xh.T, flat_dx)
+            ones = int(bias is not None)
+            rows = xh  # the stacked forward left [x, h, 1] as it is needed
+            if rows is None:
+                rows = _take(layer, "xh", (steps * batch, f + n + ones), dtype)
+                rows[:, :f] = flat_x
+                rows[:, f:f + n] = hs[:steps].reshape(steps * batch, n)
+                if ones:
+                    rows[:, f + n] = 1
+            d_both = matmul(rows.T, flat_dx)
             d_kernel, d_rec = d_both[:f], d_both[f:f + n]
             db_joint = d_both[f + n] if ones else None
         else:

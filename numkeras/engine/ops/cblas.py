@@ -130,17 +130,20 @@ def gemm_loops(a, b, c):
 
 
 @njit(cache=True, nogil=True)
-def gemm_acc(gemm, a, b, c):
-    """``c += a @ b`` for 2-D float32 or float64 arrays: through the cblas gemm at address
-    ``gemm`` (:func:`address_for`) when each array's rows are contiguous (any row stride but a
-    negative one), else, or when ``gemm`` is 0, in numba loops."""
+def gemm_acc(gemm, a, b, c, beta=1.0):
+    """``c = beta * c + a @ b`` for 2-D float32 or float64 arrays (``beta`` 1: ``c += a @ b``;
+    0: ``c = a @ b``, whatever ``c`` held): through the cblas gemm at address ``gemm``
+    (:func:`address_for`) when each array's rows are contiguous (any row stride but a negative
+    one), else, or when ``gemm`` is 0, in numba loops."""
     m, k = a.shape
     n = b.shape[1]
-    if m == 0 or n == 0 or k == 0:
+    if m == 0 or n == 0:
         return
     rows = a.strides[1] == a.itemsize and b.strides[1] == b.itemsize and \
         c.strides[1] == c.itemsize and min(a.strides[0], b.strides[0], c.strides[0]) >= 0
-    if gemm == 0 or not rows:
+    if gemm == 0 or not rows or k == 0:
+        if beta == 0.0:
+            c[:, :] = 0.0  # as cblas with beta 0, which never reads c
         gemm_loops(a, b, c)
         return
     # Leading dimensions: the row strides (at least the row length, as cblas demands of the
@@ -150,6 +153,6 @@ def gemm_acc(gemm, a, b, c):
     ldc = max(c.strides[0] // c.itemsize, n)
     pa, pb, pc = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(c.ctypes.data)
     if c.itemsize == 8:
-        gemm_at(gemm, True, NO_TRANS, NO_TRANS, m, n, k, pa, lda, pb, ldb, pc, ldc, 1.0)
+        gemm_at(gemm, True, NO_TRANS, NO_TRANS, m, n, k, pa, lda, pb, ldb, pc, ldc, beta)
     else:
-        gemm_at(gemm, False, NO_TRANS, NO_TRANS, m, n, k, pa, lda, pb, ldb, pc, ldc, 1.0)
+        gemm_at(gemm, False, NO_TRANS, NO_TRANS, m, n, k, pa, lda, pb, ldb, pc, ldc, beta)
