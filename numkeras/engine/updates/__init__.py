@@ -26,7 +26,16 @@ from numkeras import optimizers
 from numkeras.backend import floatx
 from numkeras.engine.ops import gemm_tasks
 from numkeras.engine.ops.parallel import run_chunks, run_tasks
-from numkeras.engine.updates import adadelta, adagrad, adam, adamax, nadam, rmsprop, sgd
+from numkeras.engine.updates import (
+    adadelta,
+    adagrad,
+    adam,
+    adamax,
+    nadam,
+    rmsprop,
+    sgd,
+    task_row,
+)
 
 __all__ = [
     "apply_gradients",
@@ -229,15 +238,13 @@ class _Tasks:
     thread wake-ups. The mlp benchmark's Adam step (535k parameters in 13 blocks, data in
     cache) took 177-242 us as chunks, 122-127 us as tasks; in a training step 375 -> 326 us.
 
-    One int64 argument row per block: ``[size, parameter, gradient, coefficients, slots...]``
-    (addresses; the slots in the rule's ``TASK_SLOTS`` order, 0 for one it has not made); the
-    rule's ``task`` cfunc reads its coefficients, as float32, at the coefficients address. Only
-    the gradients' addresses and the coefficients change from step to step."""
+    One argument row per block (``task_row``), the slots in the rule's ``TASK_SLOTS`` order.
+    Only the gradients' addresses and the coefficients change from step to step."""
 
     def __init__(self, rule: ModuleType, blocks: list[tuple], params: list[np.ndarray],
                  flat_slots: list[dict[str, np.ndarray]]) -> None:
-        self.coefficients = np.zeros(8, dtype=np.float32)
-        self.arguments = np.zeros((len(blocks), 8), dtype=np.int64)
+        self.coefficients = np.zeros(task_row.COEFFICIENTS, dtype=np.float32)
+        self.arguments = np.zeros((len(blocks), task_row.FIELDS), dtype=np.int64)
         self.param_of_block = np.array([b[0] for b in blocks], dtype=np.int64)
         self.offsets = np.array([b[1] * params[b[0]].itemsize for b in blocks], dtype=np.int64)
         for row, (i, start, stop, _, _) in enumerate(blocks):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import carray, njit
+from numba import njit
 
-from numkeras.engine.ops.pointers import array_at, call_task
+from numkeras.engine.ops.pointers import call_task
+from numkeras.engine.updates import task_row
 from numkeras.optimizers import Adam
 
 _NONE = np.empty(0, dtype=np.float32)
@@ -55,11 +56,6 @@ TASK_SLOTS = ("m", "v", "vhat")
 
 @call_task
 def task(row):  # pragma: no cover - compiled
-    """:func:`adam_kernel` on the block an argument row of ``updates`` describes."""
-    args = carray(row, 8)
-    n = args[0]
-    c = array_at(args[3], 5, np.float32)
-    adam_kernel(array_at(args[1], n, np.float32), array_at(args[2], n, np.float32),
-                array_at(args[4], n, np.float32), array_at(args[5], n, np.float32),
-                array_at(args[6], n if args[6] else 0, np.float32), c[0], c[1], c[2], c[3],
-                c[4] != 0)
+    """:func:`adam_kernel` on the block of an argument row (``task_row``)."""
+    var, grad, c, m, v, vhat = task_row.arrays(row)
+    adam_kernel(var, grad, m, v, vhat, c[0], c[1], c[2], c[3], c[4] != 0)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import carray, njit
+from numba import njit
 
-from numkeras.engine.ops.pointers import array_at, call_task
+from numkeras.engine.ops.pointers import call_task
+from numkeras.engine.updates import task_row
 from numkeras.optimizers import SGD
 
 
@@ -34,9 +35,6 @@ TASK_SLOTS = ("m",)
 
 @call_task
 def task(row):  # pragma: no cover - compiled
-    """:func:`sgd_kernel` on the block an argument row of ``updates`` describes."""
-    args = carray(row, 8)
-    n = args[0]
-    c = array_at(args[3], 3, np.float32)
-    sgd_kernel(array_at(args[1], n, np.float32), array_at(args[2], n, np.float32),
-               array_at(args[4], n, np.float32), c[0], c[1], c[2] != 0)
+    """:func:`sgd_kernel` on the block of an argument row (``task_row``)."""
+    var, grad, c, m, _, _ = task_row.arrays(row)
+    sgd_kernel(var, grad, m, c[0], c[1], c[2] != 0)
