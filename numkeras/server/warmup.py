@@ -20,6 +20,7 @@ OPTIMIZERS = ("sgd", "rmsprop", "adam", "adagrad", "adadelta", "adamax", "nadam"
 def warm_up() -> float:
     """Fits, evaluates and predicts tiny models; returns the seconds it took."""
     import numkeras.engine as keras
+    from numkeras.engine import updates
 
     start = time.perf_counter()
     rng = np.random.default_rng(0)
@@ -43,6 +44,7 @@ def warm_up() -> float:
     model = keras.Model(inputs=a, outputs=keras.layers.Dense(3, activation="softmax")(h))
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     model.fit(wide, np.eye(3, dtype=np.float32)[labels[:16].repeat(4)], batch_size=64, verbose=0)
+    updates.compile_tasks()  # large models' update blocks, for every optimizer
     a = keras.Input(shape=(4,))
     b = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Dense(4, activation="tanh")(a))
     model = keras.Model(inputs=a, outputs=b)

@@ -43,7 +43,7 @@ def test_blocked_update_equals_serial_update(make, monkeypatch):
     real_run = updates._Tasks.run
     monkeypatch.setattr(updates._Tasks, "run", lambda *a: ran.append(1) or real_run(*a))
     blocked, blocked_state = _train(make, shapes)
-    # SGD and Adam run their blocks as compiled call tasks (GIL-free), the rest as chunks.
+    # Every rule runs its blocks as compiled call tasks (GIL-free) where there is a board.
     rule = updates._rule(make())
     assert bool(ran) == (hasattr(rule, "task") and gemm_tasks.available())
     monkeypatch.setattr(updates, "PARALLEL_MIN_ELEMENTS", 10 ** 9)
@@ -91,3 +91,8 @@ def test_update_tasks_are_left_out_for_float64_parameters():
     assert updates._Tasks.plan(adam, [p.astype(np.float32) for p in params],
                                [{k: v.astype(np.float32) for k, v in s.items()} for s in slots],
                                blocks) is not None
+
+
+def test_compile_tasks_compiles_every_rule_s_task():
+    updates.compile_tasks()
+    assert all(rule.task._compiled is not None for rule in updates._RULES.values())

@@ -283,6 +283,13 @@ class _Tasks:
             run_tasks(fields[start:start + gemm_tasks.MAX_TASKS])
 
 
+def compile_tasks() -> None:
+    """Compiles every rule's call task (or loads it from numba's cache): the server's warm-up
+    calls it, since its small models update without blocks."""
+    for rule in _RULES.values():
+        rule.task.address  # noqa: B018 - compiles on first access
+
+
 def _plan(optimizer: optimizers.Optimizer, params: Sequence[np.ndarray]
           ) -> tuple[ModuleType, list[np.ndarray], list[dict[str, np.ndarray]], list | None,
                      _Tasks | None]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from numkeras.engine.ops.pointers import call_task
+from numkeras.engine.updates import task_row
 from numkeras.optimizers import Adadelta
 
 
@@ -28,3 +30,13 @@ def coefficients(optimizer: Adadelta, lr: np.float32, step: int) -> tuple:
 
 def update(var: np.ndarray, grad: np.ndarray, slots: dict[str, np.ndarray], coeffs: tuple) -> None:
     adadelta_kernel(var, grad, slots["accumulated_grad"], slots["accumulated_delta_var"], *coeffs)
+
+
+TASK_SLOTS = ("accumulated_grad", "accumulated_delta_var")
+
+
+@call_task
+def task(row):  # pragma: no cover - compiled
+    """:func:`adadelta_kernel` on the block of an argument row (``task_row``)."""
+    var, grad, c, accumulated_grad, accumulated_delta_var, _ = task_row.arrays(row)
+    adadelta_kernel(var, grad, accumulated_grad, accumulated_delta_var, c[0], c[1], c[2], c[3])

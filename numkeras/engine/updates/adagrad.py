@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from numkeras.engine.ops.pointers import call_task
+from numkeras.engine.updates import task_row
 from numkeras.optimizers import Adagrad
 
 
@@ -23,3 +25,13 @@ def coefficients(optimizer: Adagrad, lr: np.float32, step: int) -> tuple:
 
 def update(var: np.ndarray, grad: np.ndarray, slots: dict[str, np.ndarray], coeffs: tuple) -> None:
     adagrad_kernel(var, grad, slots["accumulator"], *coeffs)
+
+
+TASK_SLOTS = ("accumulator",)
+
+
+@call_task
+def task(row):  # pragma: no cover - compiled
+    """:func:`adagrad_kernel` on the block of an argument row (``task_row``)."""
+    var, grad, c, accumulator, _, _ = task_row.arrays(row)
+    adagrad_kernel(var, grad, accumulator, c[0], c[1])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from numkeras.engine.ops.pointers import call_task
+from numkeras.engine.updates import task_row
 from numkeras.optimizers import Adamax
 
 
@@ -34,3 +36,13 @@ def coefficients(optimizer: Adamax, lr: np.float32, step: int) -> tuple:
 
 def update(var: np.ndarray, grad: np.ndarray, slots: dict[str, np.ndarray], coeffs: tuple) -> None:
     adamax_kernel(var, grad, slots["m"], slots["u"], *coeffs)
+
+
+TASK_SLOTS = ("m", "u")
+
+
+@call_task
+def task(row):  # pragma: no cover - compiled
+    """:func:`adamax_kernel` on the block of an argument row (``task_row``)."""
+    var, grad, c, m, u, _ = task_row.arrays(row)
+    adamax_kernel(var, grad, m, u, c[0], c[1], c[2], c[3], c[4])

@@ -7,6 +7,8 @@ import weakref
 import numpy as np
 from numba import njit
 
+from numkeras.engine.ops.pointers import call_task
+from numkeras.engine.updates import task_row
 from numkeras.optimizers import Nadam
 
 # optimizer -> (t, u_1 * ... * u_t), so that each step multiplies in one factor.
@@ -70,3 +72,13 @@ def coefficients(optimizer: Nadam, lr: np.float32, step: int) -> tuple:
 
 def update(var: np.ndarray, grad: np.ndarray, slots: dict[str, np.ndarray], coeffs: tuple) -> None:
     nadam_kernel(var, grad, slots["m"], slots["v"], *coeffs)
+
+
+TASK_SLOTS = ("m", "v")
+
+
+@call_task
+def task(row):  # pragma: no cover - compiled
+    """:func:`nadam_kernel` on the block of an argument row (``task_row``)."""
+    var, grad, c, m, v, _ = task_row.arrays(row)
+    nadam_kernel(var, grad, m, v, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8])

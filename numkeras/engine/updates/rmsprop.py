@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from numkeras.engine.ops.pointers import call_task
+from numkeras.engine.updates import task_row
 from numkeras.optimizers import RMSprop
 
 _NONE = np.empty(0, dtype=np.float32)
@@ -49,3 +51,14 @@ def update(var: np.ndarray, grad: np.ndarray, slots: dict[str, np.ndarray], coef
     mom = slots.get("momentum", _NONE)
     avg = slots.get("average_gradient", _NONE)
     rmsprop_kernel(var, grad, slots["velocity"], mom, avg, *coeffs)
+
+
+TASK_SLOTS = ("velocity", "momentum", "average_gradient")
+
+
+@call_task
+def task(row):  # pragma: no cover - compiled
+    """:func:`rmsprop_kernel` on the block of an argument row (``task_row``)."""
+    var, grad, c, velocity, mom, avg = task_row.arrays(row)
+    rmsprop_kernel(var, grad, velocity, mom, avg, c[0], c[1], c[2], c[3], c[4], c[5] != 0,
+                   c[6] != 0)

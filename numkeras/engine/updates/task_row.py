@@ -14,7 +14,7 @@ from numba import carray, njit
 from numkeras.engine.ops.pointers import array_at
 
 FIELDS = 8
-COEFFICIENTS = 8  # float32 coefficients a row's rule may read
+COEFFICIENTS = 16  # float32 coefficients a row's rule may read (Nadam has 9)
 
 
 @njit(inline="always")
