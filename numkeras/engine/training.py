@@ -234,16 +234,16 @@ class Model(GeneratorMethods, Functional):
                 loss_obj, y_pred = logit_loss, backward.preactivation.reshape(y_pred.shape)
             else:
                 backward = None
+            summed = getattr(loss_obj, "reduction", "auto") == "sum"
             fused = None
             if sw is None and mask is None:  # one upstream gradient for every value
-                count = y_pred.size // y_pred.shape[-1] if y_pred.ndim and y_pred.shape[-1] else 1
-                scale = weight / max(count if getattr(loss_obj, "reduction", "auto") != "sum"
-                                     else 1, 1)
-                fused = loss_kernels.values_and_gradient(loss_obj, y_true, y_pred, scale,
-                                                         with_grads)
+                # (the fused losses give one value per row of the last axis)
+                rows = y_pred.size // y_pred.shape[-1] if y_pred.ndim and y_pred.shape[-1] else 1
+                fused = loss_kernels.values_and_gradient(
+                    loss_obj, y_true, y_pred, weight / max(1 if summed else rows, 1), with_grads)
             values = loss_obj.call(y_true, y_pred) if fused is None else fused[0]
             w = _broadcast_weights(sw, mask, values.shape)
-            denom = values.size if getattr(loss_obj, "reduction", "auto") != "sum" else 1
+            denom = 1 if summed else values.size
             if w is None:
                 value = float(values.sum()) / max(denom, 1)
             else:
